@@ -1,0 +1,78 @@
+import { Command } from "@commander-js/extra-typings";
+import { UsageError } from "../core/errors.ts";
+import type { AcquireOptions } from "../core/locker.ts";
+import { parseMeta } from "../core/model.ts";
+import type { CliContext } from "./context.ts";
+import { defaultMeta, resolveUser } from "./defaults.ts";
+import { describe, json } from "./format.ts";
+import { globals } from "./program.ts";
+import { durationOption, envOption, withLocker } from "./shared.ts";
+
+export const DEFAULT_INTERVAL_MS = 5000;
+
+interface LockFlags {
+  env?: string;
+  user?: string;
+  meta?: string;
+  uberlock?: true;
+  timeout?: string;
+  wait: boolean;
+  interval?: string;
+  ttl?: string;
+}
+
+/** The lock options shared by `lock` and `run`. */
+export function commandWithLockOptions(name: string) {
+  return new Command(name)
+    .option("--env <env>", "environment, e.g. production (case-insensitive)")
+    .option("--user <user>", "who takes it (env DAPLAYA_USER, else git's committer email)")
+    .option("--meta <text>", "free text, e.g. a CI run URL (default: the CI run URL, else CLI)")
+    .option("--uberlock", "break-glass freeze: blocks everyone else's new locks")
+    .option(
+      "--timeout <duration>",
+      "give up after waiting this long, e.g. 10m (default: wait indefinitely)",
+    )
+    .option("--no-wait", "a single attempt: exit 3 at once if held")
+    .option("--interval <duration>", "time between attempts while waiting (default 5s)")
+    .option("--ttl <duration>", "lease: the lock ends by itself unless renewed within this time");
+}
+
+/** Validates lock flags into engine options; nothing is read or written before this passes. */
+export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<AcquireOptions> {
+  const env = envOption(flags.env);
+  if (!flags.wait && flags.timeout !== undefined) {
+    throw new UsageError("use either --timeout or --no-wait");
+  }
+  const timeoutMs = flags.wait ? durationOption(flags.timeout, "--timeout", 0) : 0;
+  const intervalMs = durationOption(flags.interval, "--interval", 500) ?? DEFAULT_INTERVAL_MS;
+  const leaseMs = durationOption(flags.ttl, "--ttl", 3000);
+  const user = await resolveUser(flags.user, ctx);
+  const meta = flags.meta !== undefined ? parseMeta(flags.meta) : defaultMeta((n) => ctx.env(n));
+  const kind = flags.uberlock ? "uberlock" : "regular";
+  return {
+    env,
+    user,
+    kind,
+    meta,
+    metaExplicit: flags.meta !== undefined,
+    intervalMs,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(leaseMs !== undefined ? { leaseMs } : {}),
+    onWait: (holder) => ctx.stderr(`Still locked at env ${env} by ${holder.user}\n`),
+  };
+}
+
+export function lockCommand(ctx: CliContext) {
+  return commandWithLockOptions("lock")
+    .description("take the lock on an env, waiting while someone else holds it")
+    .action(async (flags, cmd) => {
+      const g = globals(cmd);
+      const options = await lockOptions(flags, ctx);
+      const held = await withLocker(ctx, g, (l) => l.acquire(options));
+      if (g.json) {
+        return ctx.stdout(json({ acquired: true, refreshed: held.refreshed, lock: held.record }));
+      }
+      const verb = held.refreshed ? "Refreshed" : "Locked";
+      ctx.stdout(`${verb} ${describe(held.record, ctx.clock.now())}\n`);
+    });
+}

@@ -1,0 +1,93 @@
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { DaplayaError, UsageError } from "../core/errors.ts";
+import type { CliContext, GlobalOptions } from "./context.ts";
+import { initCommand } from "./init.ts";
+import { lockCommand } from "./lock.ts";
+import { locksCommand } from "./locks.ts";
+import { releaseCommand } from "./release.ts";
+
+export interface VersionInfo {
+  version: string;
+  target: string;
+  deno: string;
+}
+
+/** Adds the global options; on every command, so they read the same before or after it. */
+export function withGlobals<
+  C extends Command<[], Record<string, unknown>, Record<string, unknown>>,
+>(cmd: C) {
+  return cmd
+    .option("--table <name>", "DynamoDB table (env DAPLAYA_TABLE, default DaPlayaLocks)")
+    .option("--region <region>", "AWS region of the table (env DAPLAYA_AWS_REGION, AWS_REGION)")
+    .option(
+      "--endpoint <url>",
+      "DynamoDB endpoint URL, e.g. DynamoDB Local (env DAPLAYA_DYNAMODB_ENDPOINT)",
+    )
+    .option("--profile <name>", "AWS profile (env AWS_PROFILE)")
+    .option("--json", "print one JSON document on stdout");
+}
+
+/** The global options, wherever they stood on the command line. */
+export function globals(cmd: { optsWithGlobals(): Record<string, unknown> }): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+export function buildProgram(ctx: CliContext, info: VersionInfo) {
+  const program = withGlobals(
+    new Command()
+      .name("daplaya")
+      .description("A deploy lock per environment, kept in Amazon DynamoDB.")
+      .version(`daplaya ${info.version} (${info.target}, deno ${info.deno})`, "-V, --version")
+      .helpOption("-h, --help", "show help")
+      .helpCommand(false)
+      .showHelpAfterError(false),
+  );
+  program.configureHelp({ showGlobalOptions: true });
+  for (const make of [initCommand, locksCommand, lockCommand, releaseCommand]) {
+    program.addCommand(make(ctx) as unknown as Command);
+  }
+  // Commander would print and exit by itself; we want one line and our exit codes.
+  const quiet = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => ctx.stdout(s),
+      writeErr: (s) => ctx.stderr(s),
+      outputError: () => {},
+    });
+    cmd.commands.forEach((c) => quiet(c as Command));
+  };
+  quiet(program as unknown as Command);
+  return program;
+}
+
+/** Runs the CLI in-process and returns the exit code; never exits the process. */
+export async function runCli(args: string[], ctx: CliContext, info: VersionInfo): Promise<number> {
+  try {
+    await buildProgram(ctx, info).parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    return report(e, ctx);
+  }
+}
+
+/** The one place where errors become a line on stderr and an exit code. */
+export function report(e: unknown, ctx: Pick<CliContext, "stderr" | "env">): number {
+  if (e instanceof CommanderError) {
+    if (
+      e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version"
+    ) return 0;
+    if (e.code === "commander.help") return 2; // help shown because no command was given
+    e = new UsageError(`${e.message.replace(/^error: /, "")} (see 'daplaya --help')`);
+  }
+  const debug = ctx.env("DAPLAYA_DEBUG") === "1";
+  if (e instanceof DaplayaError) {
+    ctx.stderr(`daplaya: ${e.message}\n`);
+    if (debug && e.cause) ctx.stderr(`${(e.cause as Error).stack ?? e.cause}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  ctx.stderr(`daplaya: unexpected error: ${err?.message ?? e} (set DAPLAYA_DEBUG=1 for details)\n`);
+  if (debug) ctx.stderr(`${err?.stack ?? e}\n`);
+  return 1;
+}
+
+export { Option };

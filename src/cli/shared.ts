@@ -1,0 +1,40 @@
+import { Locker } from "../core/locker.ts";
+import { parseDuration, parseEnv } from "../core/model.ts";
+import { UsageError } from "../core/errors.ts";
+import type { LockStore } from "../store/port.ts";
+import { storeConfig } from "./config.ts";
+import type { CliContext, GlobalOptions } from "./context.ts";
+
+/** Opens the store only after every input is validated, and always closes it. */
+export async function withLocker<T>(
+  ctx: CliContext,
+  g: GlobalOptions,
+  fn: (locker: Locker, store: LockStore) => Promise<T>,
+): Promise<T> {
+  const store = await ctx.openStore(storeConfig(g, ctx));
+  try {
+    return await fn(new Locker(store, ctx.clock, ctx.sleep), store);
+  } finally {
+    store.close();
+  }
+}
+
+export function envOption(raw: string | undefined): string {
+  return parseEnv(raw);
+}
+
+/** A duration flag with a lower bound, so a typo cannot turn into a busy loop. */
+export function durationOption(
+  raw: string | undefined,
+  flag: string,
+  minMs: number,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  const ms = parseDuration(raw, flag);
+  if (ms < minMs) {
+    throw new UsageError(
+      `invalid ${flag} ${raw}: at least ${minMs >= 1000 ? `${minMs / 1000}s` : `${minMs}ms`}`,
+    );
+  }
+  return ms;
+}

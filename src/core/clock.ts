@@ -1,0 +1,48 @@
+/** Wall clock (epoch ms, written into records) and monotonic clock (ms, for measuring waits). */
+export interface Clock {
+  now(): number;
+  monotonic(): number;
+}
+
+/** Sleeps `ms`; resolves early (without throwing) when `signal` aborts. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+};
+
+export const realSleep: Sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+
+/** A clock and sleeper for tests: sleeping advances both clocks at once, instantly. */
+export class ManualClock implements Clock {
+  #mono = 0;
+  constructor(public wall = Date.UTC(2026, 0, 1), public readonly skewMs = 0) {}
+  now(): number {
+    return this.wall + this.#mono + this.skewMs;
+  }
+  monotonic(): number {
+    return this.#mono;
+  }
+  advance(ms: number): void {
+    this.#mono += ms;
+  }
+  /** A clock sharing this one's time but reading `skewMs` ahead on the wall clock. */
+  skewed(skewMs: number): Clock {
+    return { now: () => this.now() + skewMs, monotonic: () => this.monotonic() };
+  }
+  sleep: Sleep = (ms) => {
+    this.advance(ms);
+    return Promise.resolve();
+  };
+}

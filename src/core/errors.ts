@@ -1,0 +1,37 @@
+/**
+ * Typed domain errors. Each carries the exit code of SPEC section 3; `main.ts` maps them
+ * to one line on stderr in a single place.
+ */
+export abstract class DaplayaError extends Error {
+  abstract readonly exitCode: number;
+}
+
+/** Exit 2: unknown command or flag, missing or invalid value. Nothing was written. */
+export class UsageError extends DaplayaError {
+  readonly exitCode = 2;
+  override name = "UsageError";
+}
+
+/** Exit 1: AWS, network, missing table, missing credentials. */
+export class FailureError extends DaplayaError {
+  readonly exitCode = 1;
+  override name = "FailureError";
+}
+
+/** Exit 3: the lock is held by someone else and we may not wait (longer). */
+export class NotAcquiredError extends DaplayaError {
+  readonly exitCode = 3;
+  override name = "NotAcquiredError";
+}
+
+/** Exit 4: release found no active lock of this user. */
+export class NotHeldError extends DaplayaError {
+  readonly exitCode = 4;
+  override name = "NotHeldError";
+}
+
+/** Exit 5: `run` lost the lock while its command ran. */
+export class LockLostError extends DaplayaError {
+  readonly exitCode = 5;
+  override name = "LockLostError";
+}

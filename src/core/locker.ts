@@ -1,0 +1,295 @@
+import type { Clock, Sleep } from "./clock.ts";
+import { FailureError, NotAcquiredError, NotHeldError } from "./errors.ts";
+import {
+  formatDuration,
+  type Guard,
+  LOCK_KINDS,
+  type LockKind,
+  type LockRecord,
+  type Slot,
+} from "./model.ts";
+import type { LockStore, Supersede } from "../store/port.ts";
+
+/**
+ * A lease may be taken over early, without watching it for a whole lease, once the holder's
+ * own timestamp is older than lease + this margin: the fast path trusts clocks to within it.
+ */
+export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
+
+export interface AcquireOptions {
+  env: string;
+  user: string;
+  kind: LockKind;
+  /** Meta for a new lock. */
+  meta: string;
+  /** True when meta was given explicitly: only then does a re-lock overwrite it. */
+  metaExplicit: boolean;
+  leaseMs?: number;
+  /** How long to keep trying; undefined waits indefinitely, 0 makes a single attempt. */
+  timeoutMs?: number;
+  intervalMs: number;
+  /** Called before each wait with the slot that blocks us. */
+  onWait?: (holder: Slot, kind: LockKind) => void;
+}
+
+/** A lock this process holds. */
+export interface Held {
+  record: LockRecord;
+  kind: LockKind;
+  rvn: string;
+  /** True when the user already held it and the call refreshed it. */
+  refreshed: boolean;
+  /** Ids of expired locks this grant ended. */
+  superseded: string[];
+}
+
+export interface ReleaseOptions {
+  env: string;
+  user: string;
+  /** Narrows the release to the uberlock. */
+  onlyUberlock: boolean;
+  /** Releases whoever holds it. */
+  force: boolean;
+}
+
+interface Observation {
+  rvn: string;
+  since: number;
+}
+
+export class Locker {
+  constructor(
+    private readonly store: LockStore,
+    private readonly clock: Clock,
+    private readonly sleep: Sleep,
+    private readonly newId: () => string = () => crypto.randomUUID(),
+  ) {}
+
+  async acquire(o: AcquireOptions): Promise<Held> {
+    const deadline = this.clock.monotonic() + (o.timeoutMs ?? Infinity);
+    const seen = new Map<LockKind, Observation>();
+    let known: Guard | null = null;
+    let afterWait = false;
+    for (let attempt = 1;; attempt++) {
+      if (attempt > 1000) {
+        throw new FailureError(`the lock on env ${o.env} kept changing; try again`);
+      }
+      const mine = known?.[o.kind];
+      if (mine && mine.user === o.user) {
+        const r = await this.#refresh(o, mine);
+        if (r.held) return r.held;
+        known = r.guard;
+        this.#observe(known, seen);
+        continue;
+      }
+      const { supersede, blocker } = this.#blockers(known, o, seen);
+      // After a wait we try again even if a holder was there: a failed grant reads the
+      // current state back in the same request.
+      if (!blocker || afterWait) {
+        afterWait = false;
+        const held = this.#newLock(o, known, supersede);
+        const result = await this.store.grant({
+          env: o.env,
+          kind: o.kind,
+          record: held.record,
+          rvn: held.rvn,
+          supersede,
+          token: this.newId(),
+        });
+        if (result.granted) return held;
+        known = result.guard;
+        this.#observe(known, seen);
+        continue;
+      }
+      if (this.clock.monotonic() >= deadline) {
+        throw new NotAcquiredError(this.#heldMessage(o, blocker, o.timeoutMs));
+      }
+      o.onWait?.(blocker.slot, blocker.kind);
+      await this.sleep(Math.min(o.intervalMs, deadline - this.clock.monotonic()));
+      afterWait = true;
+    }
+  }
+
+  #newLock(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Held {
+    const now = this.clock.now();
+    const record: LockRecord = {
+      id: this.newId(),
+      user: o.user,
+      env: o.env,
+      createdAt: now,
+      updatedAt: now,
+      active: true,
+      uberlock: o.kind === "uberlock",
+      meta: o.meta,
+      // Fences follow the wall clock, or the last grant plus one when that is higher: the
+      // store's condition (greater than the guard's fence) makes them strictly increase.
+      fence: Math.max(now, (known?.fence ?? 0) + 1),
+    };
+    if (o.leaseMs !== undefined) {
+      Object.assign(record, { leaseMs: o.leaseMs, expiresAt: now + o.leaseMs });
+    }
+    return {
+      record,
+      kind: o.kind,
+      rvn: this.newId(),
+      refreshed: false,
+      superseded: supersede.map((s) => s.id),
+    };
+  }
+
+  /** Renews a held lock's lease; false when the lock is no longer ours. */
+  async renew(held: Held): Promise<boolean> {
+    const rvn = this.newId();
+    const now = this.clock.now();
+    const r = await this.store.renew({
+      env: held.record.env,
+      kind: held.kind,
+      id: held.record.id,
+      rvn,
+      now,
+      token: this.newId(),
+    });
+    if (!r.renewed) return false;
+    held.rvn = rvn;
+    held.record.updatedAt = now;
+    if (held.record.leaseMs !== undefined) held.record.expiresAt = now + held.record.leaseMs;
+    return true;
+  }
+
+  /** Ends the user's (or, forced, anyone's) active locks on env; returns the ended records. */
+  async release(o: ReleaseOptions): Promise<LockRecord[]> {
+    let guard = await this.store.guard(o.env);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const kinds = LOCK_KINDS.filter((k) => !o.onlyUberlock || k === "uberlock");
+      const targets = kinds.flatMap((kind) => {
+        const slot = guard?.[kind];
+        return slot && (o.force || slot.user === o.user) ? [{ kind, slot }] : [];
+      });
+      if (targets.length === 0) {
+        const what = o.onlyUberlock ? "uberlock" : "lock";
+        const whose = o.force ? "there is no active" : `${o.user} holds no active`;
+        throw new NotHeldError(`${whose} ${what} on env ${o.env}`);
+      }
+      const now = this.clock.now();
+      const result = await this.store.release({
+        env: o.env,
+        targets: targets.map((t) => ({ kind: t.kind, id: t.slot.id })),
+        now,
+        by: o.user,
+        forced: o.force,
+        token: this.newId(),
+      });
+      if (result.released) {
+        return targets.map(({ kind, slot }) => ({
+          ...recordOf(o.env, kind, slot),
+          updatedAt: now,
+          active: false,
+          releasedAt: now,
+          releasedBy: o.user,
+          ...(o.force ? { forced: true } : {}),
+        }));
+      }
+      // The guard changed between our read and our write: decide again on what changed it.
+      guard = result.guard;
+    }
+    throw new NotHeldError(`the lock on env ${o.env} kept changing; try again`);
+  }
+
+  list(env?: string): Promise<LockRecord[]> {
+    return this.store.active(env);
+  }
+
+  history(env: string, limit: number): Promise<LockRecord[]> {
+    return this.store.history(env, limit);
+  }
+
+  async #refresh(o: AcquireOptions, slot: Slot): Promise<{ held?: Held; guard: Guard | null }> {
+    const rvn = this.newId();
+    const now = this.clock.now();
+    const r = await this.store.renew({
+      env: o.env,
+      kind: o.kind,
+      id: slot.id,
+      rvn,
+      now,
+      ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+      ...(o.metaExplicit ? { meta: o.meta } : {}),
+      token: this.newId(),
+    });
+    if (!r.renewed) return { guard: r.guard };
+    const record = recordOf(o.env, o.kind, { ...slot, meta: o.metaExplicit ? o.meta : slot.meta });
+    record.updatedAt = now;
+    const leaseMs = o.leaseMs ?? slot.leaseMs;
+    if (leaseMs !== undefined) Object.assign(record, { leaseMs, expiresAt: now + leaseMs });
+    return { held: { record, kind: o.kind, rvn, refreshed: true, superseded: [] }, guard: null };
+  }
+
+  /** Slots in the way of this request, split into expired ones (to supersede) and a live one. */
+  #blockers(guard: Guard | null, o: AcquireOptions, seen: Map<LockKind, Observation>) {
+    const supersede: Supersede[] = [];
+    let blocker: { kind: LockKind; slot: Slot } | undefined;
+    if (!guard) return { supersede, blocker };
+    const kinds: LockKind[] = o.kind === "regular" ? ["regular", "uberlock"] : ["uberlock"];
+    for (const kind of kinds) {
+      const slot = guard[kind];
+      if (!slot || slot.user === o.user) continue;
+      if (this.#expired(slot, seen.get(kind))) supersede.push({ kind, id: slot.id, rvn: slot.rvn });
+      else blocker ??= { kind, slot };
+    }
+    return { supersede, blocker };
+  }
+
+  /**
+   * The record-version rule of amazon-dynamodb-lock-client: a lease is over only after we have
+   * seen the same record version for a whole lease on our own monotonic clock, so a holder
+   * that keeps renewing is safe from any clock skew. A lock whose holder's timestamp is older
+   * than lease + MAX_CLOCK_SKEW_MS on our wall clock is long dead and taken at once.
+   */
+  #expired(slot: Slot, seen: Observation | undefined): boolean {
+    if (slot.leaseMs === undefined) return false;
+    if (seen && seen.rvn === slot.rvn && this.clock.monotonic() - seen.since >= slot.leaseMs) {
+      return true;
+    }
+    return this.clock.now() > slot.renewedAt + slot.leaseMs + MAX_CLOCK_SKEW_MS;
+  }
+
+  #observe(guard: Guard | null, seen: Map<LockKind, Observation>): void {
+    for (const kind of LOCK_KINDS) {
+      const slot = guard?.[kind];
+      if (!slot) seen.delete(kind);
+      else if (seen.get(kind)?.rvn !== slot.rvn) {
+        seen.set(kind, { rvn: slot.rvn, since: this.clock.monotonic() });
+      }
+    }
+  }
+
+  #heldMessage(
+    o: AcquireOptions,
+    holder: { kind: LockKind; slot: Slot },
+    timeoutMs?: number,
+  ): string {
+    const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
+    const since = new Date(holder.slot.createdAt).toISOString();
+    const base =
+      `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
+    return timeoutMs ? `${base}; gave up after waiting ${formatDuration(timeoutMs)}` : base;
+  }
+}
+
+export function recordOf(env: string, kind: LockKind, slot: Slot): LockRecord {
+  const record: LockRecord = {
+    id: slot.id,
+    user: slot.user,
+    env,
+    createdAt: slot.createdAt,
+    updatedAt: slot.renewedAt,
+    active: true,
+    uberlock: kind === "uberlock",
+    meta: slot.meta,
+    fence: slot.fence,
+  };
+  if (slot.leaseMs !== undefined) {
+    Object.assign(record, { leaseMs: slot.leaseMs, expiresAt: slot.renewedAt + slot.leaseMs });
+  }
+  return record;
+}

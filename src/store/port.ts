@@ -1,0 +1,85 @@
+import type { Guard, LockKind, LockRecord, Slot } from "../core/model.ts";
+
+/** A slot that the grant ends because its lease ran out (checked by record version). */
+export interface Supersede {
+  kind: LockKind;
+  id: string;
+  rvn: string;
+}
+
+export interface GrantRequest {
+  env: string;
+  kind: LockKind;
+  /** The new record, `active: true`, with its proposed fence. */
+  record: LockRecord;
+  rvn: string;
+  supersede: Supersede[];
+  /** Idempotency token: the same logical attempt retried must carry the same token. */
+  token: string;
+}
+
+export type GrantResult =
+  | { granted: true }
+  /** The condition failed: `guard` is the state that made it fail (null: no guard yet). */
+  | { granted: false; guard: Guard | null };
+
+export interface RenewRequest {
+  env: string;
+  kind: LockKind;
+  id: string;
+  rvn: string;
+  now: number;
+  leaseMs?: number;
+  /** Only when given explicitly: meta defaults apply to new locks only. */
+  meta?: string;
+  token: string;
+}
+
+export type RenewResult = { renewed: true } | { renewed: false; guard: Guard | null };
+
+export interface ReleaseTarget {
+  kind: LockKind;
+  id: string;
+}
+
+export interface ReleaseRequest {
+  env: string;
+  targets: ReleaseTarget[];
+  now: number;
+  by: string;
+  forced: boolean;
+  token: string;
+}
+
+export type ReleaseResult = { released: true } | { released: false; guard: Guard | null };
+
+/**
+ * The storage port. Every method that changes state is one atomic conditional request;
+ * the lock rules (who may take what, waiting, leases) live in the core, not here.
+ *
+ * A grant succeeds only when, atomically:
+ * - the requested kind's slot is empty, or holds exactly the superseded record version;
+ * - for a regular lock, the uberlock slot is empty, held by the same user, or superseded;
+ * - the proposed fence is greater than the guard's fence.
+ */
+export interface LockStore {
+  /** Creates the table and indexes if missing; returns false when it already existed. */
+  init(): Promise<boolean>;
+  grant(req: GrantRequest): Promise<GrantResult>;
+  /** Refreshes a held slot (re-lock, heartbeat): succeeds only while `id` still holds it. */
+  renew(req: RenewRequest): Promise<RenewResult>;
+  /** Ends the targets: succeeds only while each target still holds its slot. */
+  release(req: ReleaseRequest): Promise<ReleaseResult>;
+  /** Strongly consistent read of an env's guard. */
+  guard(env: string): Promise<Guard | null>;
+  record(id: string): Promise<LockRecord | null>;
+  /** Active lock records, optionally of one env. Reads no history. */
+  active(env?: string): Promise<LockRecord[]>;
+  /** Records of one env, newest first. */
+  history(env: string, limit: number): Promise<LockRecord[]>;
+  /** Number of requests sent to the backend (for tests and the benchmark). */
+  readonly requests: number;
+  close(): void;
+}
+
+export type { Slot };

@@ -1,0 +1,260 @@
+/**
+ * The contract suite: the same cases against the in-memory fake and against DynamoDB Local.
+ * The fake is trustworthy only while it passes here.
+ */
+import assert from "node:assert/strict";
+import { ManualClock } from "../../src/core/clock.ts";
+import { NotAcquiredError, NotHeldError } from "../../src/core/errors.ts";
+import { type AcquireOptions, Locker } from "../../src/core/locker.ts";
+import { MemoryStore } from "../../src/store/memory.ts";
+import type { LockStore } from "../../src/store/port.ts";
+import { localStore, startDynamoLocal } from "../support/dynamodb_local.ts";
+
+function options(env: string, user: string, extra: Partial<AcquireOptions> = {}): AcquireOptions {
+  return {
+    env,
+    user,
+    kind: "regular",
+    meta: "CLI",
+    metaExplicit: false,
+    intervalMs: 5000,
+    timeoutMs: 0,
+    ...extra,
+  };
+}
+
+async function contract(t: Deno.TestContext, makeStore: (name: string) => Promise<LockStore>) {
+  let n = 0;
+  /** A fresh store (a fresh table for DynamoDB) per case, so cases do not see each other. */
+  const fresh = async () => {
+    const store = await makeStore(`Locks${++n}`);
+    await store.init();
+    const clock = new ManualClock();
+    return { store, clock, locker: new Locker(store, clock, clock.sleep) };
+  };
+
+  await t.step("a lock is granted, recorded and listed; others are refused", async () => {
+    const { store, locker } = await fresh();
+    const held = await locker.acquire(options("PRODUCTION", "alice", { meta: "deploy 1" }));
+    assert.equal(held.refreshed, false);
+    assert.match(
+      held.record.id,
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    await assert.rejects(locker.acquire(options("PRODUCTION", "bob")), NotAcquiredError);
+    const active = await locker.list();
+    assert.deepEqual(active.map((r) => [r.env, r.user, r.meta, r.active, r.uberlock]), [
+      ["PRODUCTION", "alice", "deploy 1", true, false],
+    ]);
+    assert.deepEqual(await store.record(held.record.id), held.record);
+    assert.equal((await locker.list("STAGING")).length, 0);
+    store.close();
+  });
+
+  await t.step(
+    "re-lock by the holder keeps the id, refreshes updatedAt, keeps meta unless given",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      const first = await locker.acquire(options("STAGING", "alice", { meta: "first" }));
+      clock.advance(1000);
+      const again = await locker.acquire(options("STAGING", "alice", { meta: "CLI" }));
+      assert.equal(again.refreshed, true);
+      assert.equal(again.record.id, first.record.id);
+      assert.equal(again.record.updatedAt, first.record.updatedAt + 1000);
+      assert.equal(again.record.meta, "first");
+      const stored = await store.record(first.record.id);
+      assert.equal(stored?.updatedAt, first.record.updatedAt + 1000);
+      assert.equal(stored?.meta, "first");
+      await locker.acquire(options("STAGING", "alice", { meta: "second", metaExplicit: true }));
+      assert.equal((await store.record(first.record.id))?.meta, "second");
+      assert.equal((await locker.history("STAGING", 10)).length, 1);
+      store.close();
+    },
+  );
+
+  await t.step("uberlock stacks over another user's lock and blocks everyone else's", async () => {
+    const { store, locker } = await fresh();
+    await locker.acquire(options("PRODUCTION", "alice"));
+    const uber = await locker.acquire(options("PRODUCTION", "ops", { kind: "uberlock" }));
+    assert.equal(uber.record.uberlock, true);
+    // Alice's in-flight deploy keeps its lock; she can still refresh it.
+    assert.equal((await locker.acquire(options("PRODUCTION", "alice"))).refreshed, true);
+    await locker.release({ env: "PRODUCTION", user: "alice", onlyUberlock: false, force: false });
+    await assert.rejects(locker.acquire(options("PRODUCTION", "bob")), /held by ops \(an uberlock/);
+    await assert.rejects(
+      locker.acquire(options("PRODUCTION", "bob", { kind: "uberlock" })),
+      NotAcquiredError,
+    );
+    // Only the uberlock's holder may take regular locks meanwhile.
+    await locker.acquire(options("PRODUCTION", "ops"));
+    const released = await locker.release({
+      env: "PRODUCTION",
+      user: "ops",
+      onlyUberlock: true,
+      force: false,
+    });
+    assert.deepEqual(released.map((r) => r.uberlock), [true]);
+    assert.deepEqual((await locker.list("PRODUCTION")).map((r) => [r.user, r.uberlock]), [[
+      "ops",
+      false,
+    ]]);
+    store.close();
+  });
+
+  await t.step(
+    "release ends only the user's own lock and keeps the record as history",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      const held = await locker.acquire(options("QA", "alice"));
+      await assert.rejects(
+        locker.release({ env: "QA", user: "bob", onlyUberlock: false, force: false }),
+        NotHeldError,
+      );
+      clock.advance(500);
+      const [released] = await locker.release({
+        env: "QA",
+        user: "alice",
+        onlyUberlock: false,
+        force: false,
+      });
+      assert.equal(released.id, held.record.id);
+      const stored = await store.record(held.record.id);
+      assert.equal(stored?.active, false);
+      assert.equal(stored?.releasedBy, "alice");
+      assert.equal(stored?.updatedAt, held.record.createdAt + 500);
+      assert.equal((await locker.list()).length, 0);
+      await assert.rejects(
+        locker.release({ env: "QA", user: "alice", onlyUberlock: false, force: false }),
+        NotHeldError,
+      );
+      store.close();
+    },
+  );
+
+  await t.step("force release ends whoever holds it and records who forced it", async () => {
+    const { store, locker } = await fresh();
+    const held = await locker.acquire(options("QA", "alice"));
+    const [released] = await locker.release({
+      env: "QA",
+      user: "admin",
+      onlyUberlock: false,
+      force: true,
+    });
+    assert.equal(released.user, "alice");
+    const stored = await store.record(held.record.id);
+    assert.deepEqual([stored?.active, stored?.releasedBy, stored?.forced], [false, "admin", true]);
+    store.close();
+  });
+
+  await t.step(
+    "history lists one env's records newest first, with a limit; guards never show",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      for (const user of ["a", "b", "c"]) {
+        await locker.acquire(options("DEV", user));
+        clock.advance(10);
+        await locker.release({ env: "DEV", user, onlyUberlock: false, force: false });
+      }
+      await locker.acquire(options("OTHER", "z"));
+      assert.deepEqual((await locker.history("DEV", 10)).map((r) => r.user), ["c", "b", "a"]);
+      assert.deepEqual((await locker.history("DEV", 2)).map((r) => r.user), ["c", "b"]);
+      assert.ok((await locker.history("DEV", 10)).every((r) => !r.active));
+      assert.deepEqual((await locker.list()).map((r) => r.env), ["OTHER"]);
+      store.close();
+    },
+  );
+
+  await t.step(
+    "fences strictly increase across kinds and releases, even with the clock behind",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      const fences: number[] = [];
+      fences.push((await locker.acquire(options("PROD", "a"))).record.fence);
+      fences.push(
+        (await locker.acquire(options("PROD", "ops", { kind: "uberlock" }))).record.fence,
+      );
+      await locker.release({ env: "PROD", user: "a", onlyUberlock: false, force: false });
+      await locker.release({ env: "PROD", user: "ops", onlyUberlock: false, force: false });
+      // A host whose clock is an hour behind still gets a greater fence.
+      const behind = new Locker(store, clock.skewed(-3_600_000), clock.sleep);
+      fences.push((await behind.acquire(options("PROD", "b"))).record.fence);
+      assert.ok(fences[0] < fences[1] && fences[1] < fences[2], `fences ${fences}`);
+      store.close();
+    },
+  );
+
+  await t.step("20 concurrent acquirers: exactly one wins", async () => {
+    const { store, locker } = await fresh();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => locker.acquire(options("RACE", `user${i}`))),
+    );
+    const winners = results.filter((r) => r.status === "fulfilled");
+    assert.equal(winners.length, 1);
+    for (const r of results) {
+      if (r.status === "rejected") {
+        assert.ok(r.reason instanceof NotAcquiredError, String(r.reason));
+      }
+    }
+    assert.equal((await locker.list("RACE")).length, 1);
+    assert.equal((await locker.history("RACE", 100)).length, 1);
+    store.close();
+  });
+
+  await t.step("two users racing from 20 acquirers: one user wins, with one lock id", async () => {
+    const { store, locker } = await fresh();
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 20 },
+        (_, i) => locker.acquire(options("RACE2", i % 2 ? "alice" : "bob")),
+      ),
+    );
+    const won = results.flatMap((r) => r.status === "fulfilled" ? [r.value.record] : []);
+    assert.ok(won.length >= 1);
+    assert.equal(new Set(won.map((r) => r.user)).size, 1);
+    assert.equal(new Set(won.map((r) => r.id)).size, 1);
+    assert.equal((await locker.history("RACE2", 100)).length, 1);
+    store.close();
+  });
+
+  await t.step(
+    "a lease that ran out is superseded in the same request that grants the next",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      const old = await locker.acquire(options("LEASE", "alice", { leaseMs: 10_000 }));
+      const held = await locker.acquire(
+        options("LEASE", "bob", { timeoutMs: 60_000, intervalMs: 5000 }),
+      );
+      assert.deepEqual(held.superseded, [old.record.id]);
+      const stored = await store.record(old.record.id);
+      assert.deepEqual([stored?.active, stored?.supersededBy], [false, held.record.id]);
+      assert.deepEqual((await locker.list("LEASE")).map((r) => r.user), ["bob"]);
+      store.close();
+    },
+  );
+}
+
+Deno.test("contract: in-memory fake", async (t) => {
+  await contract(t, () => Promise.resolve(new MemoryStore()));
+});
+
+Deno.test("contract: DynamoDB Local", async (t) => {
+  const ddb = await startDynamoLocal();
+  try {
+    await contract(t, (table) => Promise.resolve(localStore(ddb.endpoint, table)));
+
+    await t.step("an uncontended lock is one request, a release two", async () => {
+      const store = localStore(ddb.endpoint, "Counted");
+      await store.init();
+      const clock = new ManualClock();
+      const locker = new Locker(store, clock, clock.sleep);
+      const before = store.requests;
+      await locker.acquire(options("PROD", "alice"));
+      assert.equal(store.requests - before, 1);
+      await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
+      assert.equal(store.requests - before, 3);
+      store.close();
+    });
+  } finally {
+    await ddb.stop();
+  }
+});

@@ -100,7 +100,7 @@ export class DynamoStore implements LockStore {
               Projection: { ProjectionType: "ALL" },
             })),
           }),
-        ));
+        ), "ResourceInUseException");
     } catch (e) {
       if ((e as Error).name !== "ResourceInUseException") throw e;
       await this.#checkSchema();
@@ -360,7 +360,7 @@ export class DynamoStore implements LockStore {
                 ClientRequestToken: attempt === 1 ? token : crypto.randomUUID(),
               }),
             ),
-          true,
+          "TransactionCanceledException",
         );
         return undefined;
       } catch (e) {
@@ -389,11 +389,12 @@ export class DynamoStore implements LockStore {
     }
   }
 
-  async #send<T>(action: string, call: () => Promise<T>, passCancel = false): Promise<T> {
+  /** Sends one command; errors become one-line failures, except those named in `expected`. */
+  async #send<T>(action: string, call: () => Promise<T>, expected?: string): Promise<T> {
     try {
       return await call();
     } catch (e) {
-      if (passCancel && (e as Error).name === "TransactionCanceledException") throw e;
+      if ((e as Error).name === expected) throw e;
       throw this.#failure(e, action);
     }
   }

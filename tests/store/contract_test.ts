@@ -219,7 +219,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
   await t.step(
     "a lease that ran out is superseded in the same request that grants the next",
     async () => {
-      const { store, clock, locker } = await fresh();
+      const { store, locker } = await fresh();
       const old = await locker.acquire(options("LEASE", "alice", { leaseMs: 10_000 }));
       const held = await locker.acquire(
         options("LEASE", "bob", { timeoutMs: 60_000, intervalMs: 5000 }),

@@ -17,6 +17,9 @@ export interface StoreConfig {
   endpoint?: string;
   profile?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Tighter limits for callers with a deadline (Slack answers within 3 s). */
+  requestTimeoutMs?: number;
+  maxAttempts?: number;
 }
 
 /**

@@ -5,6 +5,8 @@ import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
 import { releaseCommand } from "./release.ts";
+import { runCommand } from "./run.ts";
+import { serveCommand } from "./serve.ts";
 
 export interface VersionInfo {
   version: string;
@@ -43,7 +45,7 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       .showHelpAfterError(false),
   );
   program.configureHelp({ showGlobalOptions: true });
-  for (const make of [initCommand, locksCommand, lockCommand, releaseCommand]) {
+  for (const make of [initCommand, locksCommand, lockCommand, releaseCommand, runCommand, serveCommand]) {
     program.addCommand(make(ctx) as unknown as Command);
   }
   // Commander would print and exit by itself; we want one line and our exit codes.

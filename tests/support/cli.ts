@@ -12,6 +12,7 @@ export function daplayaCommand(
   args: string[],
   env: Record<string, string>,
   cwd = ROOT,
+  output: "piped" | "inherit" = "piped",
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", `--config=${ROOT}deno.json`, "-P=daplaya", `${ROOT}main.ts`, ...args],
@@ -19,8 +20,8 @@ export function daplayaCommand(
     clearEnv: true,
     cwd,
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: output,
+    stderr: output,
   });
 }
 

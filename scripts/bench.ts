@@ -1,0 +1,324 @@
+// Benchmarks the CLI as users run it, as whole processes: `deno task bench`.
+//
+// 1. Startup: median of STARTUP_RUNS runs of `daplaya --version` against a hello world that
+//    imports only the CLI library (commander), both run the same way
+//    (`deno run -q --config deno.json -P=daplaya FILE --version`). Target: ratio <= 1.3.
+//    Plus a run-time check that `--version` does not load the AWS SDK (see
+//    tests/support/no_sdk.ts for the method; tests/cli/startup_test.ts checks it too).
+// 2. A lock and a release, two whole `daplaya` processes, against DynamoDB Local started here,
+//    versus one `aws dynamodb put-item` plus one `aws dynamodb delete-item` (AWS CLI v2 at
+//    /usr/bin/aws) on the same table and endpoint. Medians over ROUND_TRIP_RUNS after WARMUP
+//    runs of each. Target: ratio <= 0.4. Skipped, with a message, without /usr/bin/aws.
+// 3. DynamoDB requests per command, counted by an HTTP proxy in front of DynamoDB Local
+//    (tests/support/fault_proxy.ts logs each request's operation). Targets: an uncontended
+//    lock = 1 request, a release <= 2.
+//
+// Prints a markdown table (what, measured, target, ok) and exits 1 when a target is missed.
+
+import { daplayaCommand } from "../tests/support/cli.ts";
+import { localEnv, startDynamoLocal } from "../tests/support/dynamodb_local.ts";
+import { startFaultProxy } from "../tests/support/fault_proxy.ts";
+import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "../tests/support/no_sdk.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const AWS = "/usr/bin/aws";
+const STARTUP_RUNS = 15;
+const ROUND_TRIP_RUNS = 7;
+const WARMUP = 2;
+const TABLE = "DaPlayaLocks";
+
+interface Row {
+  what: string;
+  measured: string;
+  target: string;
+  ok: boolean | "SKIPPED";
+}
+
+interface Timed {
+  ms: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const text = new TextDecoder();
+
+async function timed(cmd: Deno.Command): Promise<Timed> {
+  const start = performance.now();
+  const out = await cmd.output();
+  const ms = performance.now() - start;
+  return { ms, code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+function check(r: Timed, what: string): Timed {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const ratio = (x: number) => x.toFixed(2);
+
+/** `deno run` exactly as tests/support/cli.ts runs main.ts, for any file. */
+function denoRun(file: string, args: string[], env: Record<string, string>): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", `--config=${ROOT}deno.json`, "-P=daplaya", file, ...args],
+    env,
+    clearEnv: true,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function startup(rows: Row[]): Promise<void> {
+  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/" };
+  // Outside the repo, so concurrent `deno fmt`/`deno lint`/`git add` never see it;
+  // --config makes deno.json's import map (and node_modules) resolve it.
+  const dir = await Deno.makeTempDir({ prefix: "daplaya-bench-" });
+  const hello = `${dir}/hello.ts`;
+  await Deno.writeTextFile(
+    hello,
+    'import { Command } from "@commander-js/extra-typings";\nnew Command().version("x").parse();\n',
+  );
+  try {
+    const daplaya = () => denoRun(`${ROOT}main.ts`, ["--version"], env);
+    const baseline = () => denoRun(hello, ["--version"], env);
+    for (let i = 0; i < WARMUP; i++) {
+      check(await timed(daplaya()), "daplaya --version");
+      check(await timed(baseline()), "hello world --version");
+    }
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < STARTUP_RUNS; i++) { // interleaved, so drift hits both alike
+      a.push(check(await timed(daplaya()), "daplaya --version").ms);
+      b.push(check(await timed(baseline()), "hello world --version").ms);
+    }
+    const r = median(a) / median(b);
+    rows.push({
+      what: `\`daplaya --version\` startup, median of ${STARTUP_RUNS}`,
+      measured: ms(median(a)),
+      target: "-",
+      ok: true,
+    }, {
+      what: `commander hello world startup, median of ${STARTUP_RUNS}`,
+      measured: ms(median(b)),
+      target: "-",
+      ok: true,
+    }, {
+      what: "startup ratio daplaya / hello world",
+      measured: ratio(r),
+      target: "<= 1.3",
+      ok: r <= 1.3,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  const map = await poisonedImportMap();
+  try {
+    const version = await daplayaWithoutSdk(map, ["--version"], env);
+    const control = await daplayaWithoutSdk(map, ["locks", "--region", "us-east-1"], {
+      ...env,
+      AWS_ACCESS_KEY_ID: "x",
+      AWS_SECRET_ACCESS_KEY: "y",
+      DAPLAYA_DYNAMODB_ENDPOINT: "http://127.0.0.1:9",
+    });
+    const controlOk = loadedPoison(control);
+    rows.push({
+      what: "`--version` with the AWS SDK poisoned (control: `locks` hits the poison)",
+      measured: !controlOk
+        ? "control did not hit the poison: check invalid"
+        : version.code === 0
+        ? "SDK not loaded"
+        : `SDK loaded: ${version.stderr.trim().split("\n")[0]}`,
+      target: "not loaded",
+      ok: controlOk && version.code === 0,
+    });
+  } finally {
+    await map.remove();
+  }
+}
+
+async function roundTrip(rows: Row[], endpoint: string): Promise<void> {
+  const env = localEnv(endpoint);
+  const daplaya = (...args: string[]) => daplayaCommand(args, env);
+  const lockArgs = ["lock", "--env", "bench", "--user", "bench@example.com", "--no-wait"];
+  const releaseArgs = ["release", "--env", "bench", "--user", "bench@example.com"];
+  const daplayaOnce = async () => {
+    const lock = check(await timed(daplaya(...lockArgs)), "daplaya lock");
+    const release = check(await timed(daplaya(...releaseArgs)), "daplaya release");
+    return [lock.ms, release.ms];
+  };
+
+  let awsOnce: (() => Promise<number[]>) | undefined;
+  try {
+    await Deno.stat(AWS);
+    const awsEnv = {
+      PATH: env.PATH,
+      HOME: env.HOME,
+      AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
+      AWS_DEFAULT_REGION: env.DAPLAYA_AWS_REGION,
+      AWS_REGION: env.DAPLAYA_AWS_REGION,
+      AWS_PAGER: "",
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+    const aws = (...args: string[]) =>
+      new Deno.Command(AWS, {
+        args: ["dynamodb", ...args, "--table-name", TABLE, "--endpoint-url", endpoint],
+        env: awsEnv,
+        clearEnv: true,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+    // A record shaped like daplaya's, under its own id.
+    const id = "bench-aws-cli-item";
+    const item = {
+      id: { S: id },
+      user: { S: "bench@example.com" },
+      env: { S: "BENCH-AWS" },
+      createdAt: { N: String(Date.now()) },
+      updatedAt: { N: String(Date.now()) },
+      active: { BOOL: true },
+      uberlock: { BOOL: false },
+      meta: { S: "CLI" },
+    };
+    awsOnce = async () => {
+      const put = check(
+        await timed(aws("put-item", "--item", JSON.stringify(item))),
+        "aws dynamodb put-item",
+      );
+      const del = check(
+        await timed(aws("delete-item", "--key", JSON.stringify({ id: { S: id } }))),
+        "aws dynamodb delete-item",
+      );
+      return [put.ms, del.ms];
+    };
+  } catch {
+    console.error(`bench: ${AWS} not found: SKIPPED the comparison with the AWS CLI`);
+  }
+
+  for (let i = 0; i < WARMUP; i++) {
+    await daplayaOnce();
+    await awsOnce?.();
+  }
+  const ours: number[][] = [];
+  const theirs: number[][] = [];
+  for (let i = 0; i < ROUND_TRIP_RUNS; i++) {
+    ours.push(await daplayaOnce());
+    if (awsOnce) theirs.push(await awsOnce());
+  }
+  const total = (xs: number[][]) => median(xs.map(([a, b]) => a + b));
+  const mine = total(ours);
+  rows.push({
+    what: `\`daplaya lock\` + \`daplaya release\` (2 processes), median of ${ROUND_TRIP_RUNS}`,
+    measured: `${ms(mine)} (lock ${ms(median(ours.map((x) => x[0])))}, release ${
+      ms(median(ours.map((x) => x[1])))
+    })`,
+    target: "-",
+    ok: true,
+  });
+  if (!awsOnce) {
+    rows.push({
+      what: "lock + release vs `aws dynamodb put-item` + `delete-item`",
+      measured: `SKIPPED: ${AWS} not found`,
+      target: "<= 0.4",
+      ok: "SKIPPED",
+    });
+    return;
+  }
+  const aws = total(theirs);
+  rows.push({
+    what: `\`aws dynamodb put-item\` + \`delete-item\` (2 processes), median of ${ROUND_TRIP_RUNS}`,
+    measured: `${ms(aws)} (put ${ms(median(theirs.map((x) => x[0])))}, delete ${
+      ms(median(theirs.map((x) => x[1])))
+    })`,
+    target: "-",
+    ok: true,
+  }, {
+    what: "ratio daplaya lock + release / AWS CLI put + delete",
+    measured: ratio(mine / aws),
+    target: "<= 0.4",
+    ok: mine / aws <= 0.4,
+  });
+}
+
+async function requestCounts(rows: Row[], endpoint: string): Promise<void> {
+  const proxy = await startFaultProxy(endpoint);
+  try {
+    const env = localEnv(proxy.url);
+    const user = ["--user", "count@example.com"];
+    const count = async (what: string, args: string[], code = 0) => {
+      proxy.clear();
+      const r = await timed(daplayaCommand(args, env));
+      if (r.code !== code) throw new Error(`${what} exited ${r.code}: ${r.stderr.trim()}`);
+      return proxy.log.map((e) => e.operation);
+    };
+    const lock = await count("lock", ["lock", "--env", "bench-count", ...user]);
+    const release = await count("release", ["release", "--env", "bench-count", ...user]);
+    rows.push({
+      what: "DynamoDB requests: uncontended `lock`",
+      measured: `${lock.length} (${lock.join(", ")})`,
+      target: "= 1",
+      ok: lock.length === 1,
+    }, {
+      what: "DynamoDB requests: `release`",
+      measured: `${release.length} (${release.join(", ")})`,
+      target: "<= 2",
+      ok: release.length <= 2,
+    });
+  } finally {
+    await proxy.close();
+  }
+}
+
+function table(rows: Row[]): string {
+  const cells = rows.map((r) => [
+    r.what,
+    r.measured,
+    r.target,
+    r.ok === "SKIPPED" ? "SKIPPED" : r.ok ? "yes" : "**NO**",
+  ]);
+  return [
+    "| what | measured | target | ok |",
+    "| --- | --- | --- | --- |",
+    ...cells.map((c) => `| ${c.map((x) => x.replaceAll("|", "\\|")).join(" | ")} |`),
+  ].join("\n");
+}
+
+async function main(): Promise<number> {
+  const rows: Row[] = [];
+  console.error("bench: startup ...");
+  await startup(rows);
+  console.error("bench: starting DynamoDB Local ...");
+  const ddb = await startDynamoLocal();
+  try {
+    check(await timed(daplayaCommand(["init"], localEnv(ddb.endpoint))), "daplaya init");
+    console.error("bench: lock + release vs the AWS CLI ...");
+    await roundTrip(rows, ddb.endpoint);
+    console.error("bench: request counts ...");
+    await requestCounts(rows, ddb.endpoint);
+  } finally {
+    await ddb.stop();
+  }
+  console.log(table(rows));
+  const missed = rows.filter((r) => r.ok === false);
+  if (missed.length) {
+    console.error(
+      `bench: ${missed.length} target(s) missed: ${missed.map((r) => r.what).join("; ")}`,
+    );
+    return 1;
+  }
+  console.error("bench: all targets met");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,49 @@
+/**
+ * `--version` and `--help` start fast because they never load the AWS SDK: checked at run time
+ * with the SDK replaced by a module that throws (method and its limits: tests/support/no_sdk.ts).
+ */
+import assert from "node:assert/strict";
+import { daplaya } from "../support/cli.ts";
+import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "../support/no_sdk.ts";
+
+const env = {
+  PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+  HOME: Deno.env.get("HOME") ?? "/tmp",
+};
+
+Deno.test("--version and --help do not load the AWS SDK", async (t) => {
+  const map = await poisonedImportMap();
+  try {
+    await t.step("positive control: a command that needs DynamoDB hits the poison", async () => {
+      assert.ok(map.poisoned.includes("@aws-sdk/client-dynamodb"), map.poisoned.join(", "));
+      const r = await daplayaWithoutSdk(map, ["locks", "--region", "us-east-1"], {
+        ...env,
+        AWS_ACCESS_KEY_ID: "x",
+        AWS_SECRET_ACCESS_KEY: "y",
+        DAPLAYA_DYNAMODB_ENDPOINT: "http://127.0.0.1:9",
+      });
+      assert.ok(loadedPoison(r), `expected the poison, got ${r.code}: ${r.stderr}`);
+    });
+
+    await t.step("--version and -V", async () => {
+      const plain = await daplaya(["--version"], env);
+      assert.equal(plain.code, 0, plain.stderr);
+      for (const flag of ["--version", "-V"]) {
+        const r = await daplayaWithoutSdk(map, [flag], env);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, "");
+        assert.equal(r.stdout, plain.stdout);
+      }
+    });
+
+    await t.step("--help, and a command's --help", async () => {
+      for (const args of [["--help"], ["lock", "--help"], ["locks", "--help"]]) {
+        const r = await daplayaWithoutSdk(map, args, env);
+        assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stdout, /^Usage: daplaya/);
+      }
+    });
+  } finally {
+    await map.remove();
+  }
+});

@@ -1,6 +1,106 @@
 import { Command } from "@commander-js/extra-typings";
+import { FailureError, UsageError } from "../core/errors.ts";
+import { Locker } from "../core/locker.ts";
+import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
+import { storeConfig } from "./config.ts";
 import type { CliContext } from "./context.ts";
+import { globals } from "./program.ts";
 
-export function serveCommand(_ctx: CliContext) {
-  return new Command("serve").description("serve the Slack slash command").action(() => {});
+export const DEFAULT_PORT = 3000;
+export const DEFAULT_HOSTNAME = "0.0.0.0";
+
+export function serveCommand(ctx: CliContext) {
+  return new Command("serve")
+    .description(
+      "serve the Slack slash command /daplaya (POST /slack/commands, POST /slack/interactions, GET /healthz); needs DAPLAYA_SLACK_SIGNING_SECRET",
+    )
+    .option("--port <n>", `port to listen on, 0 for any free one (default ${DEFAULT_PORT})`)
+    .option("--hostname <host>", `address to listen on (default ${DEFAULT_HOSTNAME})`)
+    .action(async (opts, cmd) => {
+      const g = globals(cmd);
+      const port = parsePort(opts.port);
+      const hostname = opts.hostname ?? DEFAULT_HOSTNAME;
+      if (!/^[A-Za-z0-9.:_-]{1,255}$/.test(hostname)) {
+        throw new UsageError(`invalid --hostname ${JSON.stringify(hostname)}: e.g. 0.0.0.0`);
+      }
+      const env = (name: string) => ctx.env(name) || undefined;
+      const apiUrl = env("DAPLAYA_SLACK_API_URL") ?? DEFAULT_SLACK_API_URL;
+      if (!URL.canParse(apiUrl) || !/^https?:$/.test(new URL(apiUrl).protocol)) {
+        throw new UsageError(
+          `invalid DAPLAYA_SLACK_API_URL ${
+            JSON.stringify(apiUrl)
+          }: use a URL like ${DEFAULT_SLACK_API_URL}`,
+        );
+      }
+      const config = storeConfig(g, ctx);
+      const signingSecret = env("DAPLAYA_SLACK_SIGNING_SECRET");
+      if (!signingSecret) {
+        throw new FailureError(
+          "DAPLAYA_SLACK_SIGNING_SECRET is not set: set it to your Slack app's signing secret (Basic Information > App Credentials); serve refuses unsigned requests",
+        );
+      }
+      const appId = env("DAPLAYA_SLACK_APP_ID");
+      const botToken = env("DAPLAYA_SLACK_BOT_TOKEN");
+      // Tight limits: every Slack answer must leave within 3 seconds.
+      const store = await ctx.openStore({ ...config, requestTimeoutMs: 1000, maxAttempts: 2 });
+      try {
+        const handler = createSlackHandler({
+          locker: new Locker(store, ctx.clock, ctx.sleep),
+          clock: ctx.clock,
+          signingSecret,
+          ...(appId ? { appId } : {}),
+          ...(botToken ? { botToken } : {}),
+          apiUrl,
+          log: (line) => ctx.stderr(`${line}\n`),
+        });
+        if (!botToken) {
+          ctx.stderr(
+            "daplaya: DAPLAYA_SLACK_BOT_TOKEN is not set: Slack users lock as slack:<user_id>, not as their email\n",
+          );
+        }
+        const stop = new AbortController();
+        const signals: Deno.Signal[] = Deno.build.os === "windows"
+          ? ["SIGINT", "SIGBREAK"]
+          : ["SIGINT", "SIGTERM"];
+        const onSignal = () => stop.abort();
+        for (const s of signals) Deno.addSignalListener(s, onSignal);
+        try {
+          let server: Deno.HttpServer;
+          try {
+            server = Deno.serve({
+              port,
+              hostname,
+              signal: stop.signal,
+              onListen: ({ hostname, port }) => {
+                const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+                ctx.stderr(`Listening on http://${host}:${port}/\n`);
+              },
+            }, handler);
+          } catch (e) {
+            throw new FailureError(
+              `cannot listen on ${hostname}:${port} (${
+                (e as Error).message
+              }): pick another --port or --hostname`,
+              { cause: e },
+            );
+          }
+          await server.finished;
+          await handler.drain();
+          ctx.stderr("Stopped\n");
+        } finally {
+          for (const s of signals) Deno.removeSignalListener(s, onSignal);
+        }
+      } finally {
+        store.close();
+      }
+    });
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_PORT;
+  const port = Number(raw);
+  if (!/^\d{1,5}$/.test(raw) || port > 65535) {
+    throw new UsageError(`invalid --port ${JSON.stringify(raw)}: a number from 0 to 65535`);
+  }
+  return port;
 }

@@ -1,0 +1,455 @@
+/**
+ * `/daplaya` commands: parse the text, run it on the same `Locker` as the CLI, and build the
+ * Block Kit answer. No I/O of its own: the handler gives the locker, who is asking and a
+ * deadline for engine calls.
+ */
+import { NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
+import type { Held, Locker } from "../core/locker.ts";
+import { type LockKind, type LockRecord, parseEnv, parseMeta } from "../core/model.ts";
+import type { SlackIdentity } from "./identity.ts";
+
+/** The seed's meta for locks taken in Slack; text after the env replaces it. */
+export const DEFAULT_META = "Slack";
+/** Button on a lock answer: releases the clicker's locks on the env (value = env). */
+export const RELEASE_ACTION = "release";
+/** Button on an uberlock answer: releases only the clicker's uberlock (value = env). */
+export const RELEASE_UBERLOCK_ACTION = "release_uberlock";
+
+export type SlashCommand =
+  | { name: "lock"; kind: LockKind; env: string; meta: string; metaExplicit: boolean }
+  | { name: "release"; env: string }
+  | { name: "leases"; env?: string }
+  | { name: "help"; problem?: string };
+
+// deno-lint-ignore no-explicit-any
+type Block = Record<string, any>;
+
+export interface SlackMessage {
+  response_type: "in_channel" | "ephemeral";
+  /** Only for answers sent to an interaction's response_url. */
+  replace_original?: boolean;
+  /** Fallback text (notifications, screen readers); the blocks are what people see. */
+  text: string;
+  blocks: Block[];
+}
+
+/** An answer plus what happened, for the log line (never secrets). */
+export interface Outcome {
+  message: SlackMessage;
+  result: string;
+  env?: string;
+  error?: string;
+}
+
+/** The engine call did not settle in time: its effect is unknown. */
+export class DeadlineExceeded extends Error {
+  override name = "DeadlineExceeded";
+}
+
+export interface RunContext {
+  locker: Locker;
+  /** Who is asking (users.info, cached); never fails for Slack-side problems. */
+  who(): Promise<SlackIdentity>;
+  /** Runs an engine call under the reply deadline; rejects with DeadlineExceeded. */
+  within<T>(call: Promise<T>): Promise<T>;
+  /** The slash command as configured in Slack, e.g. `/daplaya`, for help texts. */
+  command: string;
+}
+
+/** Parses the text after `/daplaya`; malformed input becomes help with a problem. */
+export function parseSlashText(raw: string): SlashCommand {
+  const text = decodeSlackText(raw).trim();
+  if (text === "") return { name: "help" };
+  const [, word, rest = ""] = text.match(/^(\S+)(?:\s+([\s\S]*))?$/)!;
+  const args = rest.trim();
+  const verb = word.toLowerCase();
+  const [envWord, ...more] = args === "" ? [] : args.split(/\s+/);
+  const problem = (p: string): SlashCommand => ({ name: "help", problem: p });
+  switch (verb) {
+    case "help":
+      return { name: "help" };
+    case "lock":
+    case "uberlock": {
+      if (envWord === undefined) {
+        return problem(`\`${verb}\` needs an env, e.g. \`${verb} production\``);
+      }
+      const env = parseEnv(envWord);
+      const metaText = args.slice(envWord.length).trim().replace(/[\t\r\n]+/g, " ");
+      const meta = metaText === "" ? DEFAULT_META : parseMeta(metaText);
+      const kind: LockKind = verb === "uberlock" ? "uberlock" : "regular";
+      return { name: "lock", kind, env, meta, metaExplicit: metaText !== "" };
+    }
+    case "release":
+      if (envWord === undefined) {
+        return problem("`release` needs an env, e.g. `release production`");
+      }
+      if (more.length > 0) return problem("`release` takes just the env");
+      return { name: "release", env: parseEnv(envWord) };
+    case "leases":
+      if (more.length > 0) return problem("`leases` takes at most one env");
+      return envWord === undefined
+        ? { name: "leases" }
+        : { name: "leases", env: parseEnv(envWord) };
+    default:
+      return problem(`unknown command \`${esc(truncate(word, 40))}\``);
+  }
+}
+
+/** Parses and runs a slash command; every outcome is an answer, never a thrown error. */
+export async function runSlash(text: string, ctx: RunContext): Promise<Outcome> {
+  let cmd: SlashCommand;
+  try {
+    cmd = parseSlashText(text);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    return { message: errorReply(e.message, ctx.command), result: "invalid" };
+  }
+  switch (cmd.name) {
+    case "help":
+      return { message: helpMessage(ctx.command, cmd.problem), result: "help" };
+    case "lock":
+      return await lock(cmd, ctx);
+    case "release":
+      return await release(cmd.env, false, ctx, false);
+    case "leases":
+      return await leases(cmd.env, ctx);
+  }
+}
+
+/** The Release button: only the holder may use it; anyone else gets an ephemeral refusal. */
+export function runReleaseButton(
+  env: string,
+  onlyUberlock: boolean,
+  ctx: RunContext,
+): Promise<Outcome> {
+  return release(env, onlyUberlock, ctx, true);
+}
+
+async function lock(
+  cmd: Extract<SlashCommand, { name: "lock" }>,
+  ctx: RunContext,
+): Promise<Outcome> {
+  const { env, kind } = cmd;
+  const who = await ctx.who();
+  try {
+    const held = await ctx.within(ctx.locker.acquire({
+      env,
+      user: who.user,
+      kind,
+      meta: cmd.meta,
+      metaExplicit: cmd.metaExplicit,
+      // Slack must be answered within 3 s: one attempt, never a wait.
+      timeoutMs: 0,
+      intervalMs: 5000,
+    }));
+    return {
+      message: lockedMessage(held, who),
+      result: held.refreshed ? "refreshed" : "locked",
+      env,
+    };
+  } catch (e) {
+    if (e instanceof NotAcquiredError) {
+      return { message: heldByMessage(env, e.message, who), result: "held", env };
+    }
+    if (e instanceof UsageError) {
+      return { message: errorReply(e.message, ctx.command), result: "invalid", env };
+    }
+    return unknownState("lock", env, e, ctx.command);
+  }
+}
+
+async function release(
+  env: string,
+  onlyUberlock: boolean,
+  ctx: RunContext,
+  button: boolean,
+): Promise<Outcome> {
+  const who = await ctx.who();
+  try {
+    const released = await ctx.within(
+      ctx.locker.release({ env, user: who.user, onlyUberlock, force: false }),
+    );
+    const message = releasedMessage(env, released, who);
+    if (button) message.replace_original = true;
+    return { message, result: "released", env };
+  } catch (e) {
+    if (e instanceof NotHeldError) {
+      const message = button
+        ? await refusal(env, onlyUberlock, who, ctx)
+        : notHeldMessage(e.message, who);
+      return { message, result: button ? "refused" : "not-held", env };
+    }
+    if (e instanceof UsageError) {
+      return { message: errorReply(e.message, ctx.command), result: "invalid", env };
+    }
+    const outcome = unknownState("release", env, e, ctx.command);
+    if (button) outcome.message.replace_original = false;
+    return outcome;
+  }
+}
+
+async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome> {
+  try {
+    const locks = await ctx.within(ctx.locker.list(env));
+    return { message: leasesMessage(env, locks), result: "listed", ...(env ? { env } : {}) };
+  } catch (e) {
+    if (e instanceof UsageError) {
+      return { message: errorReply(e.message, ctx.command), result: "invalid" };
+    }
+    return unknownState("leases", env, e, ctx.command);
+  }
+}
+
+async function refusal(
+  env: string,
+  onlyUberlock: boolean,
+  who: SlackIdentity,
+  ctx: RunContext,
+): Promise<SlackMessage> {
+  // Naming the holder is a courtesy: if the read fails or is slow, refuse without it.
+  let holders: string[] = [];
+  try {
+    const locks = await ctx.within(ctx.locker.list(env));
+    holders = [...new Set(locks.filter((r) => !onlyUberlock || r.uberlock).map((r) => r.user))];
+  } catch { /* refuse without naming the holder */ }
+  const what = onlyUberlock ? "uberlock" : "lock";
+  const heldBy = holders.length > 0
+    ? `It is held by ${holders.map((h) => `*${esc(h)}*`).join(", ")}.`
+    : `There is no active ${what} there now.`;
+  const text = `:no_entry_sign: Only the holder can release *${env}* with this button: you (${
+    whoText(who)
+  }) hold no active ${what} there. ${heldBy}`;
+  return {
+    response_type: "ephemeral",
+    replace_original: false,
+    text: plain(text),
+    blocks: [section(text), ...identityNote(who)],
+  };
+}
+
+function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
+  const r = held.record;
+  const uber = held.kind === "uberlock";
+  const what = uber ? "uberlocked" : "locked";
+  const headline = held.refreshed
+    ? `:lock: *${r.env}* is already ${what} by *${whoText(who)}*: refreshed`
+    : uber
+    ? `:rotating_light: *${r.env}* uberlocked by *${
+      whoText(who)
+    }*: nobody else can take a new lock until it is released`
+    : `:lock: *${r.env}* locked by *${whoText(who)}*`;
+  const details = [`meta: ${esc(truncate(r.meta, 1000))}`, `since ${slackDate(r.createdAt)}`];
+  details.push(`fence ${r.fence}`);
+  return {
+    response_type: "in_channel",
+    text: plain(`${headline} (meta: ${esc(truncate(r.meta, 200))})`),
+    blocks: [
+      section(headline),
+      context(details.join(" · ")),
+      ...identityNote(who),
+      {
+        type: "actions",
+        elements: [{
+          type: "button",
+          text: { type: "plain_text", text: "Release" },
+          action_id: uber ? RELEASE_UBERLOCK_ACTION : RELEASE_ACTION,
+          value: r.env,
+        }],
+      },
+    ],
+  };
+}
+
+/**
+ * The engine's refusal reads `env E is held by U (a lock since ISO, meta: M)`; we show its
+ * parts, and the raw message should its wording ever change.
+ */
+function heldByMessage(env: string, message: string, who: SlackIdentity): SlackMessage {
+  const m = message.match(
+    /^env (\S+) is held by (.+?) \((an uberlock|a lock) since (\S+), meta: ([\s\S]*)\)$/,
+  );
+  let text: string;
+  if (m) {
+    const [, , holder, what, since, meta] = m;
+    const ms = Date.parse(since);
+    const when = Number.isNaN(ms) ? esc(since) : slackDate(ms);
+    text = `:no_entry: *${env}* is held by *${esc(holder)}* (${what} since ${when})\n>${
+      esc(truncate(meta, 1000))
+    }`;
+  } else {
+    text = `:no_entry: ${esc(message)}`;
+  }
+  const hint = `Nothing was changed. Try again when it is released (\`leases ${env}\` shows it).`;
+  return {
+    response_type: "ephemeral",
+    text: plain(text),
+    blocks: [section(text), context(hint), ...identityNote(who)],
+  };
+}
+
+function releasedMessage(env: string, released: LockRecord[], who: SlackIdentity): SlackMessage {
+  const kinds = released.map((r) => (r.uberlock ? "uberlock" : "lock")).join(" and ");
+  const text = `:unlock: *${env}* ${kinds} released by *${whoText(who)}*`;
+  const ids = released.map((r) => `id ${r.id}`).join(" · ");
+  return {
+    response_type: "in_channel",
+    text: plain(text),
+    blocks: [section(text), context(ids)],
+  };
+}
+
+function notHeldMessage(message: string, who: SlackIdentity): SlackMessage {
+  const text = `:warning: ${esc(message)}`;
+  return {
+    response_type: "ephemeral",
+    text: plain(text),
+    blocks: [section(text), ...identityNote(who)],
+  };
+}
+
+function leasesMessage(env: string | undefined, locks: LockRecord[]): SlackMessage {
+  const where = env ? ` on *${env}*` : "";
+  if (locks.length === 0) {
+    const text = `No active locks${where}`;
+    return { response_type: "ephemeral", text: plain(text), blocks: [section(text)] };
+  }
+  const lines = locks.map((r) => {
+    const kind = r.uberlock ? ":rotating_light: uberlock" : ":lock: lock";
+    const parts = [
+      `*${r.env}* ${kind} by *${esc(r.user)}* since ${slackDate(r.createdAt)}`,
+      `meta: ${esc(truncate(r.meta, 300))}`,
+    ];
+    if (r.expiresAt !== undefined) parts.push(`lease until ${slackDate(r.expiresAt)}`);
+    return `• ${parts.join(" · ")}`;
+  });
+  const header = `Active locks${where}: ${locks.length}`;
+  // A section holds at most 3000 characters and a message at most 50 blocks.
+  const blocks: Block[] = [section(header)];
+  let chunk = "";
+  for (const line of lines) {
+    if (chunk && chunk.length + line.length + 1 > 2900) {
+      blocks.push(section(chunk));
+      chunk = "";
+    }
+    chunk = chunk ? `${chunk}\n${line}` : line;
+  }
+  if (chunk) blocks.push(section(chunk));
+  if (blocks.length > 45) {
+    blocks.splice(44);
+    blocks.push(context("…and more: use `daplaya locks` for the full list"));
+  }
+  return {
+    response_type: "ephemeral",
+    text: plain(`${header}\n${lines.slice(0, 20).join("\n")}`),
+    blocks,
+  };
+}
+
+function unknownState(
+  action: "lock" | "release" | "leases",
+  env: string | undefined,
+  e: unknown,
+  command: string,
+): Outcome {
+  const timeout = e instanceof DeadlineExceeded;
+  const why = timeout ? "DynamoDB did not answer in time" : "DynamoDB could not be reached";
+  const target = env ? ` *${env}*` : "";
+  const text = action === "leases"
+    ? `:warning: Could not read the locks${target}: ${why}. Please retry.`
+    : `:warning: Could not confirm the ${action} of${target}: ${why}. The lock state is unknown; nothing is confirmed. Please retry \`${command} ${action} ${env}\`${
+      action === "lock" ? " (retrying is safe: a lock you already hold is only refreshed)" : ""
+    } or check with \`${command} leases ${env}\`.`;
+  const error = timeout ? "deadline" : (e as Error)?.message ?? String(e);
+  return {
+    message: { response_type: "ephemeral", text: plain(text), blocks: [section(text)] },
+    result: "unknown",
+    ...(env ? { env } : {}),
+    error: error.split("\n")[0],
+  };
+}
+
+export function helpMessage(command: string, problem?: string): SlackMessage {
+  const c = command;
+  const usage = [
+    `*${c}* — a deploy lock per environment, shared with the \`daplaya\` CLI`,
+    `\`${c} lock <ENV> [META]\` take the lock on ENV (never waits: if someone holds it, you are told who)`,
+    `\`${c} uberlock <ENV> [META]\` break-glass freeze: nobody else can take a new lock on ENV`,
+    `\`${c} release <ENV>\` release your lock(s) on ENV`,
+    `\`${c} leases [ENV]\` list the active locks`,
+    `\`${c} help\` this help`,
+    `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
+  ].join("\n");
+  const blocks = problem ? [section(`:warning: ${problem}`), section(usage)] : [section(usage)];
+  return {
+    response_type: "ephemeral",
+    text: plain(problem ? `${problem}\n${usage}` : usage),
+    blocks,
+  };
+}
+
+export function errorReply(message: string, command: string): SlackMessage {
+  const text = `:warning: ${esc(message)}`;
+  return {
+    response_type: "ephemeral",
+    text: plain(text),
+    blocks: [section(text), context(`\`${command} help\` shows the commands`)],
+  };
+}
+
+/** Says why the lock's user is `slack:<id>` and not an email. */
+function identityNote(who: SlackIdentity): Block[] {
+  if (!who.fallback) return [];
+  return [context(
+    `:information_source: No email from Slack (${esc(who.fallback)}), so you are \`${who.user}\`${
+      who.userName ? ` (@${esc(who.userName)})` : ""
+    } here. From the CLI, use \`--user ${who.user}\` for these locks.`,
+  )];
+}
+
+function whoText(who: SlackIdentity): string {
+  const user = esc(who.user);
+  return who.fallback && who.userName ? `${user} (@${esc(who.userName)})` : user;
+}
+
+/** Turns Slack's escaped text back into what was typed: links, mentions and entities. */
+export function decodeSlackText(s: string): string {
+  return s
+    .replace(
+      /<([^<>|]+)\|([^<>]*)>/g,
+      (_, target: string, label: string) =>
+        /^[@#!]/.test(target) ? `${target[0] === "#" ? "#" : "@"}${label}` : target,
+    )
+    .replace(/<([^<>]+)>/g, (_, target: string) => target.replace(/^!/, "@"))
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
+
+/** Escapes text for Slack mrkdwn. */
+export function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Slack shows the date in the reader's time zone; the fallback is ISO 8601 UTC. */
+function slackDate(ms: number): string {
+  const iso = new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${iso}>`;
+}
+
+/** Fallback text: the dates as ISO, without emoji codes. */
+function plain(text: string): string {
+  return text.replace(/<!date\^\d+\^[^|>]*\|([^>]*)>/g, "$1").replace(/:[a-z_]+: /g, "");
+}
+
+function section(text: string): Block {
+  return { type: "section", text: { type: "mrkdwn", text } };
+}
+
+function context(text: string): Block {
+  return { type: "context", elements: [{ type: "mrkdwn", text }] };
+}
+
+function truncate(s: string, max: number): string {
+  const chars = [...s];
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : s;
+}

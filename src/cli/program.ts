@@ -45,7 +45,9 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       .showHelpAfterError(false),
   );
   program.configureHelp({ showGlobalOptions: true });
-  for (const make of [initCommand, locksCommand, lockCommand, releaseCommand, runCommand, serveCommand]) {
+  for (
+    const make of [initCommand, locksCommand, lockCommand, releaseCommand, runCommand, serveCommand]
+  ) {
     program.addCommand(make(ctx) as unknown as Command);
   }
   // Commander would print and exit by itself; we want one line and our exit codes.
@@ -82,7 +84,7 @@ export function report(e: unknown, ctx: Pick<CliContext, "stderr" | "env">): num
   }
   const debug = ctx.env("DAPLAYA_DEBUG") === "1";
   if (e instanceof DaplayaError) {
-    ctx.stderr(`daplaya: ${e.message}\n`);
+    if (e.message) ctx.stderr(`daplaya: ${e.message}\n`);
     if (debug && e.cause) ctx.stderr(`${(e.cause as Error).stack ?? e.cause}\n`);
     return e.exitCode;
   }

@@ -1,6 +1,135 @@
 import { Command } from "@commander-js/extra-typings";
+import { CommandExit, LockLostError, UsageError } from "../core/errors.ts";
+import { LeaseKeeper } from "../core/lease.ts";
+import { formatDuration } from "../core/model.ts";
 import type { CliContext } from "./context.ts";
+import { describe } from "./format.ts";
+import { commandWithLockOptions, lockOptions } from "./lock.ts";
+import { globals } from "./program.ts";
+import { durationOption, withLocker } from "./shared.ts";
 
-export function runCommand(_ctx: CliContext) {
-  return new Command("run").description("run a command under the lock").action(() => {});
+export const DEFAULT_RUN_LEASE_MS = 2 * 60_000;
+export const DEFAULT_GRACE_MS = 10_000;
+const FORWARDED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+export function runCommand(ctx: CliContext) {
+  return commandWithLockOptions("run")
+    .description(
+      "take the lock, run a command under it (renewing its lease), release, exit with its code",
+    )
+    .argument("<command...>", "the command and its arguments, after --")
+    .option(
+      "--grace <duration>",
+      "after SIGTERM, wait this long before SIGKILL when the lock is lost (default 10s)",
+    )
+    .action(async (argv, flags, cmd) => {
+      const g = globals(cmd);
+      const options = await lockOptions(flags, ctx);
+      options.leaseMs ??= DEFAULT_RUN_LEASE_MS;
+      const leaseMs = options.leaseMs;
+      // SIGTERM must be followed by SIGKILL before the lease can run out: the grace period
+      // is capped at a quarter of the lease.
+      const graceMs = Math.min(
+        durationOption(flags.grace, "--grace", 0) ?? DEFAULT_GRACE_MS,
+        leaseMs / 4,
+      );
+      const [program, ...args] = argv;
+      if (!program) {
+        throw new UsageError("missing command: daplaya run [options] -- COMMAND [ARGS...]");
+      }
+
+      await withLocker(ctx, g, async (locker) => {
+        const sentAt = ctx.clock.monotonic();
+        const held = await locker.acquire(options);
+        ctx.stderr(
+          `daplaya: ${held.refreshed ? "refreshed" : "locked"} ${
+            describe(held.record, ctx.clock.now())
+          }\n`,
+        );
+        let child: Deno.ChildProcess;
+        try {
+          child = new Deno.Command(program, {
+            args,
+            cwd: ctx.cwd,
+            env: {
+              DAPLAYA_ENV: held.record.env,
+              DAPLAYA_LOCK_ID: held.record.id,
+              DAPLAYA_FENCE: String(held.record.fence),
+            },
+            stdin: "inherit",
+            stdout: "inherit",
+            stderr: "inherit",
+          }).spawn();
+        } catch (e) {
+          await locker.releaseHeld(held);
+          // Like a shell: 127 when the command does not exist, 126 when it cannot be run.
+          const notFound = e instanceof Deno.errors.NotFound;
+          throw new CommandExit(
+            notFound ? 127 : 126,
+            `cannot run ${program}: ${(e as Error).message}; released the lock`,
+          );
+        }
+
+        const keeper = new LeaseKeeper(locker, held, ctx.clock, ctx.sleep, {
+          stopMarginMs: graceMs + leaseMs / 10,
+          onRetry: (e) =>
+            ctx.stderr(`daplaya: lease renewal failed, retrying: ${(e as Error).message}\n`),
+        }, sentAt);
+        const forward = (signal: Deno.Signal) => () => {
+          try {
+            child.kill(signal);
+          } catch { /* already exited */ }
+        };
+        const listeners = FORWARDED_SIGNALS.map((s) => [s, forward(s)] as const);
+        for (const [s, fn] of listeners) Deno.addSignalListener(s, fn);
+        try {
+          keeper.start();
+          const outcome = await Promise.race([
+            child.status.then((status) => ({ status, lost: undefined })),
+            keeper.lost.then((lost) => ({ status: undefined, lost })),
+          ]);
+          await keeper.stop();
+          if (outcome.lost !== undefined) {
+            ctx.stderr(
+              `daplaya: ${outcome.lost}: stopping the command (SIGTERM, SIGKILL after ${
+                formatDuration(graceMs)
+              })\n`,
+            );
+            await stop(child, graceMs, ctx);
+            throw new LockLostError(
+              `lost the lock on env ${held.record.env} while the command ran: ${outcome.lost}`,
+            );
+          }
+          const released = await locker.releaseHeld(held);
+          if (!released) {
+            ctx.stderr(
+              `daplaya: the lock on env ${held.record.env} was no longer ours to release\n`,
+            );
+          } else ctx.stderr(`daplaya: released env ${held.record.env}\n`);
+          const code = outcome.status.code;
+          if (code !== 0) throw new CommandExit(code);
+        } finally {
+          for (const [s, fn] of listeners) Deno.removeSignalListener(s, fn);
+        }
+      });
+    });
+}
+
+/** SIGTERM, then SIGKILL if the command has not exited within the grace period. */
+async function stop(child: Deno.ChildProcess, graceMs: number, ctx: CliContext): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* already exited */ }
+  const timer = new AbortController();
+  const exited = await Promise.race([
+    child.status.then(() => true),
+    ctx.sleep(graceMs, timer.signal).then(() => false),
+  ]);
+  timer.abort();
+  if (!exited) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.status;
+  }
 }

@@ -35,3 +35,11 @@ export class LockLostError extends DaplayaError {
   readonly exitCode = 5;
   override name = "LockLostError";
 }
+
+/** `run`: the command's own exit code; its message, if any, was already printed. */
+export class CommandExit extends DaplayaError {
+  override name = "CommandExit";
+  constructor(readonly exitCode: number, message = "") {
+    super(message);
+  }
+}

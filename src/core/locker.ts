@@ -147,6 +147,7 @@ export class Locker {
       id: held.record.id,
       rvn,
       now,
+      ...(held.record.leaseMs !== undefined ? { leaseMs: held.record.leaseMs } : {}),
       token: this.newId(),
     });
     if (!r.renewed) return false;
@@ -154,6 +155,19 @@ export class Locker {
     held.record.updatedAt = now;
     if (held.record.leaseMs !== undefined) held.record.expiresAt = now + held.record.leaseMs;
     return true;
+  }
+
+  /** Ends exactly this held lock; false when it was no longer ours. */
+  async releaseHeld(held: Held): Promise<boolean> {
+    const r = await this.store.release({
+      env: held.record.env,
+      targets: [{ kind: held.kind, id: held.record.id }],
+      now: this.clock.now(),
+      by: held.record.user,
+      forced: false,
+      token: this.newId(),
+    });
+    return r.released;
   }
 
   /** Ends the user's (or, forced, anyone's) active locks on env; returns the ended records. */

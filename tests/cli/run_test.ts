@@ -1,0 +1,261 @@
+/** `daplaya run` with real processes against DynamoDB Local: contention, crashes, pauses, signals. */
+import assert from "node:assert/strict";
+import { daplaya, daplayaCommand } from "../support/cli.ts";
+import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
+
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function activeLocks(env: Record<string, string>, name: string) {
+  const r = await daplaya(["--json", "locks", "--env", name], env);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).locks as { id: string; user: string; fence: number }[];
+}
+
+/** Polls until `fn` is true or the time is up. */
+async function until(fn: () => Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+Deno.test("run under the lock, with real processes", async (t) => {
+  const ddb = await startDynamoLocal();
+  const env = localEnv(ddb.endpoint);
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal((await daplaya(["init"], env)).code, 0);
+
+    await t.step("8 processes on one env: exact count, no overlap, increasing fences", async () => {
+      await Deno.writeTextFile(`${dir}/counter`, "0");
+      // A non-atomic read-sleep-write: any two overlapping critical sections lose an update.
+      const script = `n=$(cat counter); start=$(date +%s%N); sleep 0.2; echo $((n+1)) > counter; ` +
+        `echo "$DAPLAYA_FENCE $start $(date +%s%N)" >> log`;
+      const runs = Array.from({ length: 8 }, (_, i) =>
+        daplaya(
+          [
+            "run",
+            "--env",
+            "counter",
+            "--user",
+            `worker${i}`,
+            "--interval",
+            "500ms",
+            "--timeout",
+            "2m",
+            "--",
+            "sh",
+            "-c",
+            script,
+          ],
+          env,
+          dir,
+        ));
+      const results = await Promise.all(runs);
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      assert.equal((await Deno.readTextFile(`${dir}/counter`)).trim(), "8");
+      const sections = (await Deno.readTextFile(`${dir}/log`)).trim().split("\n")
+        .map((line) => line.split(" ").map(BigInt))
+        .sort((a, b) => (a[1] < b[1] ? -1 : 1));
+      assert.equal(sections.length, 8);
+      for (let i = 1; i < sections.length; i++) {
+        assert.ok(sections[i][1] > sections[i - 1][2], `sections ${i - 1} and ${i} overlap`);
+        assert.ok(
+          sections[i][0] > sections[i - 1][0],
+          `fence ${sections[i][0]} after ${sections[i - 1][0]}`,
+        );
+      }
+      assert.deepEqual(await activeLocks(env, "counter"), []);
+    });
+
+    await t.step("the command's stdout is its own; it sees env, lock id and fence", async () => {
+      const r = await daplaya([
+        "run",
+        "--env",
+        "staging",
+        "--user",
+        "u",
+        "--",
+        "sh",
+        "-c",
+        'echo "$DAPLAYA_ENV $DAPLAYA_LOCK_ID $DAPLAYA_FENCE"',
+      ], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^STAGING [0-9a-f-]{36} \d+\n$/);
+      assert.match(r.stderr, /daplaya: locked STAGING lock by u/);
+      assert.match(r.stderr, /daplaya: released env STAGING\n$/);
+    });
+
+    await t.step("exit codes pass through and the lock is released in every case", async () => {
+      const cases: [string[], number][] = [
+        [["sh", "-c", "exit 7"], 7],
+        [["false"], 1],
+        [["true"], 0],
+        [["definitely-not-a-command-xyz"], 127],
+        [[`${dir}`], 126],
+      ];
+      for (const [command, code] of cases) {
+        const r = await daplaya(["run", "--env", "codes", "--user", "u", "--", ...command], env);
+        assert.equal(r.code, code, `${command.join(" ")}: ${r.stderr}`);
+        assert.deepEqual(await activeLocks(env, "codes"), [], command.join(" "));
+      }
+    });
+
+    await t.step(
+      "SIGTERM and SIGINT go to the command; the lock is released after it ends",
+      async () => {
+        for (const [signal, code] of [["SIGTERM", 42], ["SIGINT", 43]] as const) {
+          const trap = `trap 'echo got; kill $!; exit ${code}' ${
+            signal.slice(3)
+          }; echo ready; sleep 30 & wait`;
+          const child = daplayaCommand([
+            "run",
+            "--env",
+            "signals",
+            "--user",
+            "u",
+            "--",
+            "sh",
+            "-c",
+            trap,
+          ], env)
+            .spawn();
+          const reader = child.stdout.getReader();
+          const first = await reader.read();
+          assert.equal(decode(first.value!), "ready\n");
+          child.kill(signal);
+          const rest = await reader.read();
+          assert.equal(decode(rest.value!), "got\n");
+          reader.releaseLock();
+          const out = await child.output();
+          assert.equal(out.code, code, decode(out.stderr));
+          assert.deepEqual(await activeLocks(env, "signals"), []);
+        }
+      },
+    );
+
+    await t.step(
+      "a holder killed with SIGKILL: a waiter gets the lock within lease + interval",
+      async () => {
+        const holder = daplayaCommand([
+          "run",
+          "--env",
+          "crash",
+          "--user",
+          "holder",
+          "--ttl",
+          "4s",
+          "--",
+          "sh",
+          "-c",
+          `echo $$ > ${dir}/crash.pid; exec sleep 60`,
+        ], env).spawn();
+        await until(
+          async () => (await activeLocks(env, "crash")).length === 1,
+          10_000,
+          "the holder",
+        );
+        const waiter = daplaya(
+          ["lock", "--env", "crash", "--user", "waiter", "--interval", "1s", "--timeout", "30s"],
+          env,
+        );
+        await sleep(1500); // the waiter sees the holder renewing
+        holder.kill("SIGKILL");
+        const killedAt = Date.now();
+        // The orphaned command keeps the holder's pipes open; it is not what we test here.
+        Deno.kill(Number(await Deno.readTextFile(`${dir}/crash.pid`)), "SIGKILL");
+        await holder.output();
+        const r = await waiter;
+        const took = Date.now() - killedAt;
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /^Still locked at env CRASH by holder\n/);
+        // lease 4s + interval 1s + process start and request time
+        assert.ok(took < 4000 + 1000 + 2500, `took ${took} ms`);
+        assert.deepEqual((await activeLocks(env, "crash")).map((l) => l.user), ["waiter"]);
+      },
+    );
+
+    await t.step("a holder paused past its lease notices, stops its command, exits 5", async () => {
+      const holder = daplayaCommand([
+        "run",
+        "--env",
+        "pause",
+        "--user",
+        "holder",
+        "--ttl",
+        "3s",
+        "--",
+        "sh",
+        "-c",
+        `trap 'echo stopped > ${dir}/pause.out; kill $!; exit 0' TERM; sleep 60 & wait`,
+      ], env).spawn();
+      await until(async () => (await activeLocks(env, "pause")).length === 1, 10_000, "the holder");
+      holder.kill("SIGSTOP");
+      const r = await daplaya(
+        ["lock", "--env", "pause", "--user", "newcomer", "--interval", "1s", "--timeout", "30s"],
+        env,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const [newLock] = await activeLocks(env, "pause");
+      assert.equal(newLock.user, "newcomer");
+      holder.kill("SIGCONT");
+      const out = await holder.output();
+      assert.equal(out.code, 5, decode(out.stderr));
+      assert.match(decode(out.stderr), /daplaya: lost the lock on env PAUSE while the command ran/);
+      assert.equal((await Deno.readTextFile(`${dir}/pause.out`)).trim(), "stopped");
+      assert.deepEqual(await activeLocks(env, "pause"), [newLock]);
+    });
+
+    await t.step(
+      "--user falls back to the committer email of HEAD in the current repository",
+      async () => {
+        const repo = `${dir}/repo`;
+        await Deno.mkdir(repo);
+        const git = (...args: string[]) =>
+          new Deno.Command("git", {
+            args,
+            cwd: repo,
+            stdout: "null",
+            stderr: "null",
+            env: { HOME: dir },
+          })
+            .output();
+        await git("init", "-q");
+        await git(
+          "-c",
+          "user.name=C",
+          "-c",
+          "user.email=committer@example.com",
+          "commit",
+          "-q",
+          "--allow-empty",
+          "-m",
+          "x",
+        );
+        const r = await daplaya(["lock", "--env", "git", "--json"], env, repo);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(JSON.parse(r.stdout).lock.user, "committer@example.com");
+        const ci = await daplaya(["lock", "--env", "ci", "--json"], {
+          ...env,
+          DAPLAYA_USER: "ci-bot",
+          GITLAB_CI: "true",
+          CI_JOB_URL: "https://gitlab.example.com/g/p/-/jobs/9",
+        }, repo);
+        assert.equal(ci.code, 0, ci.stderr);
+        const lock = JSON.parse(ci.stdout).lock;
+        assert.deepEqual([lock.user, lock.meta], [
+          "ci-bot",
+          "https://gitlab.example.com/g/p/-/jobs/9",
+        ]);
+        const nobody = await daplaya(["lock", "--env", "git"], env, dir);
+        assert.equal(nobody.code, 2);
+        assert.match(nobody.stderr, /^daplaya: missing --user: .*DAPLAYA_USER/);
+      },
+    );
+  } finally {
+    await ddb.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,14 +11,18 @@ import { VERSION } from "./src/version.ts";
 const encoder = new TextEncoder();
 
 export function realContext(): CliContext {
+  const stderr = (text: string) => void Deno.stderr.writeSync(encoder.encode(text));
   return {
     env: (name) => Deno.env.get(name),
     stdout: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
-    stderr: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
+    stderr,
     // Loaded on demand so that --help and --version never import the AWS SDK.
     openStore: async (config: StoreConfig): Promise<LockStore> => {
       const { DynamoStore } = await import("./src/store/dynamodb.ts");
-      return new DynamoStore(config);
+      return new DynamoStore({
+        ...config,
+        onWarning: (line) => stderr(`daplaya: warning: ${line}\n`),
+      });
     },
     clock: systemClock,
     sleep: realSleep,

@@ -44,7 +44,6 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       .helpCommand(false)
       .showHelpAfterError(false),
   );
-  program.configureHelp({ showGlobalOptions: true });
   for (
     const make of [initCommand, locksCommand, lockCommand, releaseCommand, runCommand, serveCommand]
   ) {
@@ -52,6 +51,7 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
   }
   // Commander would print and exit by itself; we want one line and our exit codes.
   const quiet = (cmd: Command) => {
+    cmd.configureHelp({ showGlobalOptions: true }).helpOption("-h, --help", "show help");
     cmd.exitOverride().configureOutput({
       writeOut: (s) => ctx.stdout(s),
       writeErr: (s) => ctx.stderr(s),

@@ -1,4 +1,3 @@
-import { Command } from "@commander-js/extra-typings";
 import { CommandExit, LockLostError, UsageError } from "../core/errors.ts";
 import { LeaseKeeper } from "../core/lease.ts";
 import { formatDuration } from "../core/model.ts";

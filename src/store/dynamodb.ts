@@ -43,6 +43,8 @@ export interface DynamoStoreOptions {
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
   maxAttempts?: number;
+  /** One line per SDK warning (the SDK's own are several lines long). */
+  onWarning?: (line: string) => void;
 }
 
 type Item = Record<string, AttributeValue>;
@@ -50,13 +52,15 @@ type Item = Record<string, AttributeValue>;
 export class DynamoStore implements LockStore {
   readonly #client: DynamoDBClient;
   readonly #table: string;
-  readonly #region: string;
+  #region: string;
+  readonly #regionGiven: boolean;
   readonly #endpoint: string;
   requests = 0;
 
   constructor(o: DynamoStoreOptions) {
     this.#table = o.table;
     this.#region = o.region ?? "the profile's region";
+    this.#regionGiven = o.region !== undefined;
     this.#endpoint = o.endpoint ?? `DynamoDB in ${this.#region}`;
     const config: DynamoDBClientConfig = {
       maxAttempts: o.maxAttempts ?? 4,
@@ -69,6 +73,7 @@ export class DynamoStore implements LockStore {
     if (o.endpoint) config.endpoint = o.endpoint;
     if (o.profile) config.profile = o.profile;
     if (o.credentials) config.credentials = o.credentials;
+    if (o.onWarning) config.logger = sdkLogger(o.onWarning);
     this.#client = new DynamoDBClient(config);
     // Count every HTTP attempt, retries included: the benchmark and tests check request counts.
     this.#client.middlewareStack.add((next) => (args) => {
@@ -395,6 +400,10 @@ export class DynamoStore implements LockStore {
       return await call();
     } catch (e) {
       if ((e as Error).name === expected) throw e;
+      if (!this.#regionGiven) {
+        // Name the region the SDK found in the profile, not a placeholder.
+        this.#region = await this.#client.config.region().catch(() => this.#region);
+      }
       throw this.#failure(e, action);
     }
   }
@@ -494,6 +503,24 @@ export class DynamoStore implements LockStore {
     }
     return failure(`DynamoDB ${action} failed: ${name}: ${message}`);
   }
+}
+
+/** The SDK logs nothing but warnings here, each as one line. */
+function sdkLogger(onWarning: (line: string) => void) {
+  const seen = new Set<string>();
+  return {
+    debug() {},
+    info() {},
+    error() {},
+    warn(...args: unknown[]) {
+      const text = args.map(String).join(" ");
+      const line = /Multiple credential sources/.test(text)
+        ? "AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set; using the profile"
+        : text.split("\n").map((l) => l.trim()).find(Boolean) ?? text;
+      if (!seen.has(line)) onWarning(line);
+      seen.add(line);
+    },
+  };
 }
 
 // --- Item mapping: the eight seed attributes keep their names and types.

@@ -152,9 +152,6 @@ Deno.test("CLI credentials and region: profiles, the seed's key names, clear fai
 
     await t.step({
       name: "(a) a profile whose keys hold no table names the profile's actual region",
-      // TODO(src/store/dynamodb.ts): when the region comes from the profile, the message reads
-      // "not found in the profile's region" instead of "not found in eu-west-1".
-      ignore: true,
       fn: async () => {
         const r = await run({ HOME: home, AWS_PROFILE: "baz" }, "locks");
         assert.equal(r.code, 1);
@@ -164,9 +161,6 @@ Deno.test("CLI credentials and region: profiles, the seed's key names, clear fai
 
     await t.step({
       name: "(a) AWS_PROFILE plus AWS_ACCESS_KEY_ID: at most one line on stderr",
-      // TODO(src/store/dynamodb.ts): the SDK's credential-provider-node prints a 7-line
-      // "Multiple credential sources detected" warning (twice) through console.warn.
-      ignore: true,
       fn: async () => {
         const r = await run({ ...k2, HOME: home, AWS_PROFILE: "bar" }, "locks", "--json");
         assert.equal(r.code, 0, r.stderr);

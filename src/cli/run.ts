@@ -38,14 +38,25 @@ export function runCommand(ctx: CliContext) {
       }
 
       await withLocker(ctx, g, async (locker) => {
-        const sentAt = ctx.clock.monotonic();
         const held = await locker.acquire(options);
         ctx.stderr(
           `daplaya: ${held.refreshed ? "refreshed" : "locked"} ${
             describe(held.record, ctx.clock.now())
           }\n`,
         );
-        let child: Deno.ChildProcess;
+        // Listen before spawning: a signal that comes as the command starts must reach it,
+        // not kill us and orphan it.
+        let child: Deno.ChildProcess | undefined;
+        const pending: Deno.Signal[] = [];
+        const forward = (signal: Deno.Signal) => () => {
+          if (!child) return void pending.push(signal);
+          try {
+            child.kill(signal);
+          } catch { /* already exited */ }
+        };
+        const listeners = FORWARDED_SIGNALS.map((s) => [s, forward(s)] as const);
+        for (const [s, fn] of listeners) Deno.addSignalListener(s, fn);
+        const unlisten = () => listeners.forEach(([s, fn]) => Deno.removeSignalListener(s, fn));
         try {
           child = new Deno.Command(program, {
             args,
@@ -60,6 +71,7 @@ export function runCommand(ctx: CliContext) {
             stderr: "inherit",
           }).spawn();
         } catch (e) {
+          unlisten();
           await locker.releaseHeld(held);
           // Like a shell: 127 when the command does not exist, 126 when it cannot be run.
           const notFound = e instanceof Deno.errors.NotFound;
@@ -68,23 +80,18 @@ export function runCommand(ctx: CliContext) {
             `cannot run ${program}: ${(e as Error).message}; released the lock`,
           );
         }
+        pending.forEach((signal) => forward(signal)());
+        const running = child;
 
         const keeper = new LeaseKeeper(locker, held, ctx.clock, ctx.sleep, {
           stopMarginMs: graceMs + leaseMs / 10,
           onRetry: (e) =>
             ctx.stderr(`daplaya: lease renewal failed, retrying: ${(e as Error).message}\n`),
-        }, sentAt);
-        const forward = (signal: Deno.Signal) => () => {
-          try {
-            child.kill(signal);
-          } catch { /* already exited */ }
-        };
-        const listeners = FORWARDED_SIGNALS.map((s) => [s, forward(s)] as const);
-        for (const [s, fn] of listeners) Deno.addSignalListener(s, fn);
+        });
         try {
           keeper.start();
           const outcome = await Promise.race([
-            child.status.then((status) => ({ status, lost: undefined })),
+            running.status.then((status) => ({ status, lost: undefined })),
             keeper.lost.then((lost) => ({ status: undefined, lost })),
           ]);
           await keeper.stop();
@@ -94,7 +101,7 @@ export function runCommand(ctx: CliContext) {
                 formatDuration(graceMs)
               })\n`,
             );
-            await stop(child, graceMs, ctx);
+            await stop(running, graceMs, ctx);
             throw new LockLostError(
               `lost the lock on env ${held.record.env} while the command ran: ${outcome.lost}`,
             );
@@ -108,7 +115,7 @@ export function runCommand(ctx: CliContext) {
           const code = outcome.status.code;
           if (code !== 0) throw new CommandExit(code);
         } finally {
-          for (const [s, fn] of listeners) Deno.removeSignalListener(s, fn);
+          unlisten();
         }
       });
     });

@@ -28,11 +28,9 @@ export class LeaseKeeper {
     private readonly clock: Clock,
     private readonly sleep: Sleep,
     private readonly options: LeaseKeeperOptions,
-    /** Monotonic time when the grant was sent, the start of the first lease. */
-    grantedAt: number,
   ) {
     this.lost = new Promise((resolve) => this.#declareLost = resolve);
-    this.#lastConfirmed = grantedAt;
+    this.#lastConfirmed = held.sentAt;
   }
 
   get leaseMs(): number {

@@ -41,6 +41,8 @@ export interface Held {
   refreshed: boolean;
   /** Ids of expired locks this grant ended. */
   superseded: string[];
+  /** Monotonic time when the request that granted or refreshed it was sent: its lease starts no earlier. */
+  sentAt: number;
 }
 
 export interface ReleaseOptions {
@@ -134,6 +136,7 @@ export class Locker {
       rvn: this.newId(),
       refreshed: false,
       superseded: supersede.map((s) => s.id),
+      sentAt: this.clock.monotonic(),
     };
   }
 
@@ -220,6 +223,7 @@ export class Locker {
   async #refresh(o: AcquireOptions, slot: Slot): Promise<{ held?: Held; guard: Guard | null }> {
     const rvn = this.newId();
     const now = this.clock.now();
+    const sentAt = this.clock.monotonic();
     const r = await this.store.renew({
       env: o.env,
       kind: o.kind,
@@ -235,7 +239,10 @@ export class Locker {
     record.updatedAt = now;
     const leaseMs = o.leaseMs ?? slot.leaseMs;
     if (leaseMs !== undefined) Object.assign(record, { leaseMs, expiresAt: now + leaseMs });
-    return { held: { record, kind: o.kind, rvn, refreshed: true, superseded: [] }, guard: null };
+    return {
+      held: { record, kind: o.kind, rvn, refreshed: true, superseded: [], sentAt },
+      guard: null,
+    };
   }
 
   /** Slots in the way of this request, split into expired ones (to supersede) and a live one. */

@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
 import type { AcquireOptions } from "../core/locker.ts";
-import { parseMeta } from "../core/model.ts";
+import { formatDuration, parseMeta } from "../core/model.ts";
 import type { CliContext } from "./context.ts";
 import { defaultMeta, resolveUser } from "./defaults.ts";
 import { describe, json } from "./format.ts";
@@ -59,6 +59,12 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(leaseMs !== undefined ? { leaseMs } : {}),
     onWait: (holder) => ctx.stderr(`Still locked at env ${env} by ${holder.user}\n`),
+    onRetry: (e) =>
+      ctx.stderr(
+        `daplaya: ${e.message.replace(/: try again later$/, "")}; trying again in ${
+          formatDuration(intervalMs)
+        }\n`,
+      ),
   };
 }
 

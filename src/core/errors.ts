@@ -18,6 +18,14 @@ export class FailureError extends DaplayaError {
   override name = "FailureError";
 }
 
+/**
+ * Exit 1, but transient: throttling, 5xx, a lost or refused connection, still after the SDK's
+ * retries. A waiting `lock` tries again at its next interval instead of giving up.
+ */
+export class UnavailableError extends FailureError {
+  override name = "UnavailableError";
+}
+
 /** Exit 3: the lock is held by someone else and we may not wait (longer). */
 export class NotAcquiredError extends DaplayaError {
   readonly exitCode = 3;

@@ -1,5 +1,5 @@
 import type { Clock, Sleep } from "./clock.ts";
-import { FailureError, NotAcquiredError, NotHeldError } from "./errors.ts";
+import { FailureError, NotAcquiredError, NotHeldError, UnavailableError } from "./errors.ts";
 import {
   formatDuration,
   type Guard,
@@ -30,6 +30,8 @@ export interface AcquireOptions {
   intervalMs: number;
   /** Called before each wait with the slot that blocks us. */
   onWait?: (holder: Slot, kind: LockKind) => void;
+  /** Called before waiting again after a transient store failure. */
+  onRetry?: (error: Error) => void;
 }
 
 /** A lock this process holds. */
@@ -72,44 +74,66 @@ export class Locker {
     const seen = new Map<LockKind, Observation>();
     let known: Guard | null = null;
     let afterWait = false;
-    for (let attempt = 1;; attempt++) {
-      if (attempt > 1000) {
-        throw new FailureError(`the lock on env ${o.env} kept changing; try again`);
-      }
-      const mine = known?.[o.kind];
-      if (mine && mine.user === o.user) {
-        const r = await this.#refresh(o, mine);
-        if (r.held) return r.held;
-        known = r.guard;
-        this.#observe(known, seen);
-        continue;
-      }
+    let unexplained = 0;
+    const wait = async () => {
+      await this.sleep(Math.min(o.intervalMs, deadline - this.clock.monotonic()));
+      afterWait = true;
+    };
+    for (;;) {
+      const mine = known?.[o.kind]?.user === o.user ? known[o.kind] : undefined;
       const { supersede, blocker } = this.#blockers(known, o, seen);
       // After a wait we try again even if a holder was there: a failed grant reads the
       // current state back in the same request.
-      if (!blocker || afterWait) {
+      if (mine || !blocker || afterWait) {
         afterWait = false;
-        const held = this.#newLock(o, known, supersede);
-        const result = await this.store.grant({
-          env: o.env,
-          kind: o.kind,
-          record: held.record,
-          rvn: held.rvn,
-          supersede,
-          token: this.newId(),
-        });
-        if (result.granted) return held;
+        let result: { held?: Held; guard: Guard | null };
+        try {
+          result = mine ? await this.#refresh(o, mine) : await this.#grant(o, known, supersede);
+        } catch (e) {
+          // Throttling or an outage while we may still wait: try again at the next interval.
+          if (!(e instanceof UnavailableError) || this.clock.monotonic() >= deadline) throw e;
+          o.onRetry?.(e);
+          await wait();
+          continue;
+        }
+        if (result.held) return result.held;
         known = result.guard;
         this.#observe(known, seen);
+        // A failure with nobody in the way (a fence or a record version that moved) is
+        // retried at once; several in a row mean the guard item is not in a shape we wrote.
+        const explained = known?.[o.kind]?.user === o.user ||
+          this.#blockers(known, o, seen).blocker;
+        unexplained = explained ? 0 : unexplained + 1;
+        if (unexplained > 5) {
+          throw new FailureError(
+            `the guard item of env ${o.env} is not in the shape daplaya writes: inspect it with 'aws dynamodb get-item'`,
+          );
+        }
         continue;
       }
       if (this.clock.monotonic() >= deadline) {
         throw new NotAcquiredError(this.#heldMessage(o, blocker, o.timeoutMs));
       }
       o.onWait?.(blocker.slot, blocker.kind);
-      await this.sleep(Math.min(o.intervalMs, deadline - this.clock.monotonic()));
-      afterWait = true;
+      await wait();
     }
+  }
+
+  async #grant(
+    o: AcquireOptions,
+    known: Guard | null,
+    supersede: Supersede[],
+  ): Promise<{ held?: Held; guard: Guard | null }> {
+    const held = this.#newLock(o, known, supersede);
+    const result = await this.store.grant({
+      env: o.env,
+      kind: o.kind,
+      record: held.record,
+      rvn: held.rvn,
+      supersede,
+      token: this.newId(),
+    });
+    return result.granted ? { held, guard: null } : { guard: result.guard };
   }
 
   #newLock(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Held {

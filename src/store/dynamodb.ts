@@ -12,7 +12,7 @@ import {
   TransactWriteItemsCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
-import { FailureError } from "../core/errors.ts";
+import { FailureError, UnavailableError } from "../core/errors.ts";
 import type { Guard, LockKind, LockRecord, Slot } from "../core/model.ts";
 import { slotOf } from "./memory.ts";
 import type {
@@ -376,8 +376,8 @@ export class DynamoStore implements LockStore {
         }
         if (reasons.some((r) => r.Code === "TransactionConflict")) {
           if (attempt >= 8) {
-            throw new FailureError(
-              `DynamoDB kept reporting transaction conflicts on ${what}: try again`,
+            throw new UnavailableError(
+              `DynamoDB kept reporting transaction conflicts on ${what}: try again later`,
             );
           }
           await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
@@ -452,6 +452,7 @@ export class DynamoStore implements LockStore {
     const message = (err.message ?? String(e)).split("\n")[0];
     const table = `table ${this.#table}`;
     const failure = (text: string) => new FailureError(text, { cause: e });
+    const unavailable = (text: string) => new UnavailableError(text, { cause: e });
     if (name === "ResourceNotFoundException") {
       return failure(`${table} not found in ${this.#region}: run 'daplaya init'`);
     }
@@ -477,13 +478,13 @@ export class DynamoStore implements LockStore {
       ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]
         .includes(name)
     ) {
-      return failure(
+      return unavailable(
         `DynamoDB is throttling requests to ${table} (${name}), still after retries: try again later`,
       );
     }
     const status = err.$metadata?.httpStatusCode;
     if (status !== undefined && status >= 500) {
-      return failure(
+      return unavailable(
         `DynamoDB answered ${status} (${name}) on ${action}, still after retries: try again later`,
       );
     }
@@ -492,7 +493,7 @@ export class DynamoStore implements LockStore {
       /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|EPIPE|ETIMEDOUT|TimeoutError|RequestTimeout|socket hang up|getaddrinfo|NetworkingError/i
         .test(`${code} ${name} ${message}`)
     ) {
-      return failure(
+      return unavailable(
         `cannot reach ${this.#endpoint} (${
           code || message
         }): check --endpoint, --region and the network`,

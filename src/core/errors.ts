@@ -1,3 +1,5 @@
+import type { LockKind, Slot } from "./model.ts";
+
 /**
  * Typed domain errors. Each carries the exit code of SPEC section 3; `main.ts` maps them
  * to one line on stderr in a single place.
@@ -30,6 +32,9 @@ export class UnavailableError extends FailureError {
 export class NotAcquiredError extends DaplayaError {
   readonly exitCode = 3;
   override name = "NotAcquiredError";
+  constructor(message: string, readonly holder: { kind: LockKind; slot: Slot }) {
+    super(message);
+  }
 }
 
 /** Exit 4: release found no active lock of this user. */

@@ -112,7 +112,7 @@ export class Locker {
         continue;
       }
       if (this.clock.monotonic() >= deadline) {
-        throw new NotAcquiredError(this.#heldMessage(o, blocker, o.timeoutMs));
+        throw new NotAcquiredError(this.#heldMessage(o, blocker, o.timeoutMs), blocker);
       }
       o.onWait?.(blocker.slot, blocker.kind);
       await wait();

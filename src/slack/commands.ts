@@ -149,7 +149,7 @@ async function lock(
     };
   } catch (e) {
     if (e instanceof NotAcquiredError) {
-      return { message: heldByMessage(env, e.message, who), result: "held", env };
+      return { message: heldByMessage(env, e.holder, who), result: "held", env };
     }
     if (e instanceof UsageError) {
       return { message: errorReply(e.message, ctx.command), result: "invalid", env };
@@ -260,25 +260,15 @@ function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
   };
 }
 
-/**
- * The engine's refusal reads `env E is held by U (a lock since ISO, meta: M)`; we show its
- * parts, and the raw message should its wording ever change.
- */
-function heldByMessage(env: string, message: string, who: SlackIdentity): SlackMessage {
-  const m = message.match(
-    /^env (\S+) is held by (.+?) \((an uberlock|a lock) since (\S+), meta: ([\s\S]*)\)$/,
-  );
-  let text: string;
-  if (m) {
-    const [, , holder, what, since, meta] = m;
-    const ms = Date.parse(since);
-    const when = Number.isNaN(ms) ? esc(since) : slackDate(ms);
-    text = `:no_entry: *${env}* is held by *${esc(holder)}* (${what} since ${when})\n>${
-      esc(truncate(meta, 1000))
-    }`;
-  } else {
-    text = `:no_entry: ${esc(message)}`;
-  }
+function heldByMessage(
+  env: string,
+  holder: NotAcquiredError["holder"],
+  who: SlackIdentity,
+): SlackMessage {
+  const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
+  const text = `:no_entry: *${env}* is held by *${esc(holder.slot.user)}* (${what} since ${
+    slackDate(holder.slot.createdAt)
+  })\n>${esc(truncate(holder.slot.meta, 1000))}`;
   const hint = `Nothing was changed. Try again when it is released (\`leases ${env}\` shows it).`;
   return {
     response_type: "ephemeral",

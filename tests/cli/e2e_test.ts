@@ -1,18 +1,7 @@
 /** The CLI as a real subprocess against DynamoDB Local: stdout, stderr and exit codes. */
 import assert from "node:assert/strict";
-import { daplaya } from "../support/cli.ts";
+import { daplaya, SEED_ATTRIBUTES } from "../support/cli.ts";
 import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
-
-const SEED_ATTRIBUTES = [
-  "id",
-  "user",
-  "env",
-  "createdAt",
-  "updatedAt",
-  "active",
-  "uberlock",
-  "meta",
-];
 
 Deno.test("CLI end to end against DynamoDB Local", async (t) => {
   const ddb = await startDynamoLocal();

@@ -1,5 +1,5 @@
 /** Runs the CLI as a real subprocess with exactly the permissions the compiled binary gets. */
-const ROOT = new URL("../../", import.meta.url).pathname;
+export const ROOT = new URL("../../", import.meta.url).pathname;
 
 export interface CliResult {
   code: number;
@@ -7,15 +7,22 @@ export interface CliResult {
   stderr: string;
 }
 
-/** `deno run -P=daplaya main.ts`: the permission set in deno.json is the one `deno compile` uses. */
-export function daplayaCommand(
+export interface DenoRunOptions {
+  cwd?: string;
+  output?: "piped" | "inherit";
+  /** Extra `deno run` flags, e.g. an import map; never permissions. */
+  flags?: string[];
+}
+
+/** `deno run -P=daplaya FILE`: the permission set in deno.json is the one `deno compile` uses. */
+export function denoRun(
+  file: string,
   args: string[],
   env: Record<string, string>,
-  cwd = ROOT,
-  output: "piped" | "inherit" = "piped",
+  { cwd = ROOT, output = "piped", flags = [] }: DenoRunOptions = {},
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", `--config=${ROOT}deno.json`, "-P=daplaya", `${ROOT}main.ts`, ...args],
+    args: ["run", "-q", `--config=${ROOT}deno.json`, ...flags, "-P=daplaya", file, ...args],
     env,
     clearEnv: true,
     cwd,
@@ -25,12 +32,37 @@ export function daplayaCommand(
   });
 }
 
-export async function daplaya(
+export function daplayaCommand(
+  args: string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+  output: "piped" | "inherit" = "piped",
+): Deno.Command {
+  return denoRun(`${ROOT}main.ts`, args, env, { cwd, output });
+}
+
+export async function outputOf(command: Deno.Command): Promise<CliResult> {
+  const out = await command.output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+export function daplaya(
   args: string[],
   env: Record<string, string>,
   cwd?: string,
 ): Promise<CliResult> {
-  const out = await daplayaCommand(args, env, cwd).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+  return outputOf(daplayaCommand(args, env, cwd));
 }
+
+/** The eight attributes of SPEC section 1 that every lock object carries. */
+export const SEED_ATTRIBUTES = [
+  "id",
+  "user",
+  "env",
+  "createdAt",
+  "updatedAt",
+  "active",
+  "uberlock",
+  "meta",
+];

@@ -19,7 +19,7 @@
  * whether or not it runs; `--deny-read=node_modules` does not stop Deno's module loader (tried:
  * `locks` still works under it); timing alone cannot tell an SDK import from noise.
  */
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { type CliResult, denoRun, outputOf, ROOT } from "./cli.ts";
 export const POISON_MESSAGE = "daplaya-no-sdk: the AWS SDK was loaded";
 const SDK_PACKAGES = /^npm:\/?@(aws-sdk|smithy|aws-crypto)\//;
 
@@ -50,41 +50,19 @@ export async function poisonedImportMap(): Promise<PoisonedMap> {
   return { path, poisoned, remove: () => Deno.remove(dir, { recursive: true }) };
 }
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI as tests/support/cli.ts runs it (same flags, clean env), with the AWS SDK replaced by the poison. */
 export async function daplayaWithoutSdk(
   map: PoisonedMap,
   args: string[],
   env: Record<string, string>,
-): Promise<RunResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      `--config=${ROOT}deno.json`,
-      `--import-map=${map.path}`,
-      "-P=daplaya",
-      `${ROOT}main.ts`,
-      ...args,
-    ],
-    env,
-    clearEnv: true,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+): Promise<CliResult> {
+  return await outputOf(
+    denoRun(`${ROOT}main.ts`, args, env, { flags: [`--import-map=${map.path}`] }),
+  );
 }
 
 /** Whether a failed run failed because something imported the poisoned SDK. */
-export function loadedPoison(r: RunResult): boolean {
+export function loadedPoison(r: CliResult): boolean {
   return r.code !== 0 &&
     (r.stderr.includes(POISON_MESSAGE) || /@aws-sdk\/|npm:@aws-sdk/.test(r.stderr));
 }

@@ -75,8 +75,11 @@ export class Locker {
     let known: Guard | null = null;
     let afterWait = false;
     let unexplained = 0;
+    // True once the store has answered: only then is an outage worth waiting out.
+    let answered = false;
     const wait = async () => {
-      await this.sleep(Math.min(o.intervalMs, deadline - this.clock.monotonic()));
+      // Never negative: Deno prints a two-line TimeoutNegativeWarning on stderr for that.
+      await this.sleep(Math.max(0, Math.min(o.intervalMs, deadline - this.clock.monotonic())));
       afterWait = true;
     };
     for (;;) {
@@ -90,13 +93,18 @@ export class Locker {
         try {
           result = mine ? await this.#refresh(o, mine) : await this.#grant(o, known, supersede);
         } catch (e) {
-          // Throttling or an outage while we may still wait: try again at the next interval.
-          if (!(e instanceof UnavailableError) || this.clock.monotonic() >= deadline) throw e;
+          // Throttling or an outage while we wait for a holder: try again at the next interval.
+          // Before any answer (wrong endpoint, DNS, no network, throttled from the start) an
+          // indefinite wait would hide the problem forever: fail with its line instead.
+          if (
+            !(e instanceof UnavailableError) || !answered || this.clock.monotonic() >= deadline
+          ) throw e;
           o.onRetry?.(e);
           await wait();
           continue;
         }
         if (result.held) return result.held;
+        answered = true;
         known = result.guard;
         this.#observe(known, seen);
         // A failure with nobody in the way (a fence or a record version that moved) is
@@ -133,7 +141,10 @@ export class Locker {
       supersede,
       token: this.newId(),
     });
-    return result.granted ? { held, guard: null } : { guard: result.guard };
+    // Our own record in the slot: an earlier attempt was applied but its answer was lost (the
+    // store's conflict retry is a new request, which then fails its condition on our write).
+    const ours = !result.granted && result.guard?.[o.kind]?.id === held.record.id;
+    return result.granted || ours ? { held, guard: null } : { guard: result.guard };
   }
 
   #newLock(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Held {
@@ -186,15 +197,28 @@ export class Locker {
 
   /** Ends exactly this held lock; false when it was no longer ours. */
   async releaseHeld(held: Held): Promise<boolean> {
+    const now = this.clock.now();
     const r = await this.store.release({
       env: held.record.env,
       targets: [{ kind: held.kind, id: held.record.id }],
-      now: this.clock.now(),
+      now,
       by: held.record.user,
       forced: false,
       token: this.newId(),
     });
-    return r.released;
+    return r.released || await this.#releasedAs([held.record.id], now, held.record.user);
+  }
+
+  /**
+   * True when every record shows this very release (its time and releaser): an earlier attempt
+   * was applied but its answer was lost, and the retry failed its condition on our own write.
+   */
+  async #releasedAs(ids: string[], now: number, by: string): Promise<boolean> {
+    for (const id of ids) {
+      const r = await this.store.record(id);
+      if (r?.releasedAt !== now || r.releasedBy !== by) return false;
+    }
+    return true;
   }
 
   /** Ends the user's (or, forced, anyone's) active locks on env; returns the ended records. */
@@ -220,7 +244,8 @@ export class Locker {
         forced: o.force,
         token: this.newId(),
       });
-      if (result.released) {
+      const ids = targets.map((t) => t.slot.id);
+      if (result.released || await this.#releasedAs(ids, now, o.user)) {
         return targets.map(({ kind, slot }) => ({
           ...recordOf(o.env, kind, slot),
           updatedAt: now,

@@ -67,6 +67,8 @@ export class DynamoStore implements LockStore {
       requestHandler: {
         connectionTimeout: o.connectTimeoutMs ?? 3000,
         requestTimeout: o.requestTimeoutMs ?? 5000,
+        // Without this the handler only logs a warning and a hung server hangs us forever.
+        throwOnRequestTimeout: true,
       },
     };
     if (o.region) config.region = o.region;

@@ -6,7 +6,11 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z")
 /** One line for a lock, for people. */
 export function describe(r: LockRecord, now: number): string {
   const kind = r.uberlock ? "uberlock" : "lock";
-  const parts = [`${r.env} ${kind} by ${r.user}`, `since ${iso(r.createdAt)}`, `fence ${r.fence}`];
+  const parts = [
+    `${r.env} ${kind} by ${r.user || "(no user)"}`,
+    `since ${iso(r.createdAt)}`,
+    `fence ${r.fence}`,
+  ];
   if (r.expiresAt !== undefined && r.active) {
     parts.push(
       r.expiresAt > now

@@ -570,7 +570,10 @@ Deno.test("faults between the CLI and DynamoDB", async (t) => {
         assert.deepEqual(listed.map((l: LockRecord) => [l.id, l.user]), [["hand-no-user", ""]]);
         const text = await daplaya(["locks", "--env", "odd"], env);
         assert.equal(text.code, 0, text.stderr);
-        assert.match(text.stdout, /^ODD lock by , since .*meta: by hand, id hand-no-user\n$/);
+        assert.match(
+          text.stdout,
+          /^ODD lock by \(no user\), since .*meta: by hand, id hand-no-user\n$/,
+        );
         for (
           const args of [["locks", "--env", "odd", "--history"], [
             "--json",

@@ -1,7 +1,13 @@
 /** The CLI as a real subprocess against DynamoDB Local: stdout, stderr and exit codes. */
 import assert from "node:assert/strict";
 import { daplaya, SEED_ATTRIBUTES } from "../support/cli.ts";
-import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  localEnv,
+  startDynamoLocal,
+  TEST_CREDENTIALS,
+  TEST_REGION,
+} from "../support/dynamodb_local.ts";
 
 Deno.test("CLI end to end against DynamoDB Local", async (t) => {
   const ddb = await startDynamoLocal();
@@ -157,6 +163,29 @@ Deno.test("CLI end to end against DynamoDB Local", async (t) => {
       }
       assert.equal((await run("--json", "locks", "--env", "STAGING", "--history")).stdout, before);
       assert.equal((await run("--json", "locks")).stdout, '{\n  "locks": []\n}\n');
+    });
+
+    await t.step("init refuses a table of that name with another key schema", async () => {
+      const client = new DynamoDBClient({
+        endpoint: ddb.endpoint,
+        region: TEST_REGION,
+        credentials: TEST_CREDENTIALS,
+      });
+      await client.send(
+        new CreateTableCommand({
+          TableName: "Other",
+          BillingMode: "PAY_PER_REQUEST",
+          KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+          AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        }),
+      );
+      client.destroy();
+      const r = await run("init", "--table", "Other");
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /^daplaya: table Other in us-east-1 exists but is not a daplaya table .*: pick another --table\n$/,
+      );
     });
 
     await t.step("a missing table says to run init", async () => {

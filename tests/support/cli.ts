@@ -22,7 +22,16 @@ export function denoRun(
   { cwd = ROOT, output = "piped", flags = [] }: DenoRunOptions = {},
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", `--config=${ROOT}deno.json`, ...flags, "-P=daplaya", file, ...args],
+    args: [
+      "run",
+      "-q",
+      "--no-prompt",
+      `--config=${ROOT}deno.json`,
+      ...flags,
+      "-P=daplaya",
+      file,
+      ...args,
+    ],
     env,
     clearEnv: true,
     cwd,

@@ -1,12 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
 import type { AcquireOptions } from "../core/locker.ts";
-import { formatDuration, parseMeta } from "../core/model.ts";
+import { formatDuration, parseEnv, parseMeta } from "../core/model.ts";
 import type { CliContext } from "./context.ts";
 import { defaultMeta, resolveUser } from "./defaults.ts";
 import { describe, json } from "./format.ts";
 import { globals } from "./program.ts";
-import { durationOption, envOption, withLocker } from "./shared.ts";
+import { durationOption, withLocker } from "./shared.ts";
 
 export const DEFAULT_INTERVAL_MS = 5000;
 
@@ -39,7 +39,7 @@ export function commandWithLockOptions(name: string) {
 
 /** Validates lock flags into engine options; nothing is read or written before this passes. */
 export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<AcquireOptions> {
-  const env = envOption(flags.env);
+  const env = parseEnv(flags.env);
   if (!flags.wait && flags.timeout !== undefined) {
     throw new UsageError("use either --timeout or --no-wait");
   }

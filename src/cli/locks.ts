@@ -3,7 +3,8 @@ import { UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
 import { describe, json } from "./format.ts";
 import { globals } from "./program.ts";
-import { envOption, withLocker } from "./shared.ts";
+import { parseEnv } from "../core/model.ts";
+import { withLocker } from "./shared.ts";
 
 export function locksCommand(ctx: CliContext) {
   return (new Command("locks"))
@@ -13,7 +14,7 @@ export function locksCommand(ctx: CliContext) {
     .option("--limit <n>", "at most this many history records (default 20)")
     .action(async (opts, cmd) => {
       const g = globals(cmd);
-      const env = opts.env === undefined ? undefined : envOption(opts.env);
+      const env = opts.env === undefined ? undefined : parseEnv(opts.env);
       if (opts.history && env === undefined) throw new UsageError("--history needs --env");
       if (opts.limit !== undefined && !opts.history) {
         throw new UsageError("--limit goes with --history");

@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext, GlobalOptions } from "./context.ts";
 import { initCommand } from "./init.ts";
@@ -93,5 +93,3 @@ export function report(e: unknown, ctx: Pick<CliContext, "stderr" | "env">): num
   if (debug) ctx.stderr(`${err?.stack ?? e}\n`);
   return 1;
 }
-
-export { Option };

@@ -3,7 +3,8 @@ import type { CliContext } from "./context.ts";
 import { resolveUser } from "./defaults.ts";
 import { describe, json } from "./format.ts";
 import { globals } from "./program.ts";
-import { envOption, withLocker } from "./shared.ts";
+import { parseEnv } from "../core/model.ts";
+import { withLocker } from "./shared.ts";
 
 export function releaseCommand(ctx: CliContext) {
   return (new Command("release"))
@@ -14,7 +15,7 @@ export function releaseCommand(ctx: CliContext) {
     .option("--force", "release whoever holds it; the record keeps who forced it")
     .action(async (flags, cmd) => {
       const g = globals(cmd);
-      const env = envOption(flags.env);
+      const env = parseEnv(flags.env);
       const user = await resolveUser(flags.user, ctx);
       const released = await withLocker(
         ctx,

@@ -1,5 +1,5 @@
 import { Locker } from "../core/locker.ts";
-import { parseDuration, parseEnv } from "../core/model.ts";
+import { formatDuration, parseDuration } from "../core/model.ts";
 import { UsageError } from "../core/errors.ts";
 import type { LockStore } from "../store/port.ts";
 import { storeConfig } from "./config.ts";
@@ -19,10 +19,6 @@ export async function withLocker<T>(
   }
 }
 
-export function envOption(raw: string | undefined): string {
-  return parseEnv(raw);
-}
-
 /** A duration flag with a lower bound, so a typo cannot turn into a busy loop. */
 export function durationOption(
   raw: string | undefined,
@@ -33,7 +29,7 @@ export function durationOption(
   const ms = parseDuration(raw, flag);
   if (ms < minMs) {
     throw new UsageError(
-      `invalid ${flag} ${raw}: at least ${minMs >= 1000 ? `${minMs / 1000}s` : `${minMs}ms`}`,
+      `invalid ${flag} ${raw}: at least ${formatDuration(minMs)}`,
     );
   }
   return ms;

@@ -27,9 +27,9 @@ export const realSleep: Sleep = (ms, signal) =>
 /** A clock and sleeper for tests: sleeping advances both clocks at once, instantly. */
 export class ManualClock implements Clock {
   #mono = 0;
-  constructor(public wall = Date.UTC(2026, 0, 1), public readonly skewMs = 0) {}
+  constructor(public wall = Date.UTC(2026, 0, 1)) {}
   now(): number {
-    return this.wall + this.#mono + this.skewMs;
+    return this.wall + this.#mono;
   }
   monotonic(): number {
     return this.#mono;

@@ -120,7 +120,7 @@ export class Locker {
         continue;
       }
       if (this.clock.monotonic() >= deadline) {
-        throw new NotAcquiredError(this.#heldMessage(o, blocker, o.timeoutMs), blocker);
+        throw new NotAcquiredError(this.#heldMessage(o, blocker), blocker);
       }
       o.onWait?.(blocker.slot, blocker.kind);
       await wait();
@@ -333,16 +333,12 @@ export class Locker {
     }
   }
 
-  #heldMessage(
-    o: AcquireOptions,
-    holder: { kind: LockKind; slot: Slot },
-    timeoutMs?: number,
-  ): string {
+  #heldMessage(o: AcquireOptions, holder: { kind: LockKind; slot: Slot }): string {
     const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
     const since = new Date(holder.slot.createdAt).toISOString();
     const base =
       `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
-    return timeoutMs ? `${base}; gave up after waiting ${formatDuration(timeoutMs)}` : base;
+    return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
   }
 }
 

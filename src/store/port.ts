@@ -1,4 +1,4 @@
-import type { Guard, LockKind, LockRecord, Slot } from "../core/model.ts";
+import type { Guard, LockKind, LockRecord } from "../core/model.ts";
 
 /** A slot that the grant ends because its lease ran out (checked by record version). */
 export interface Supersede {
@@ -81,5 +81,3 @@ export interface LockStore {
   readonly requests: number;
   close(): void;
 }
-
-export type { Slot };

@@ -1,5 +1,6 @@
 // Tests for scripts/install.sh against fake releases served from 127.0.0.1.
 import assert from "node:assert/strict";
+import type { CliResult } from "../support/cli.ts";
 
 const SCRIPT = new URL("../../scripts/install.sh", import.meta.url).pathname;
 const LATEST = "2.0.0";
@@ -49,16 +50,10 @@ async function releaseTree(
   return files;
 }
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 async function runInstaller(
   env: Record<string, string>,
   opts: { stdinScript?: boolean } = {},
-): Promise<RunResult> {
+): Promise<CliResult> {
   const cmd = new Deno.Command("sh", {
     // `curl ... | sh` feeds the script on stdin; otherwise run the file.
     args: opts.stdinScript ? [] : [SCRIPT],
@@ -121,17 +116,22 @@ Deno.test("scripts/install.sh", async (t) => {
     await Deno.mkdir(dir);
     return dir;
   };
+  /** The installer on a Linux x86_64 glibc host, from the good release; `env` says what differs. */
+  const install = (env: Record<string, string>, opts?: { stdinScript?: boolean }) =>
+    runInstaller({
+      DAPLAYA_OS: "Linux",
+      DAPLAYA_ARCH: "x86_64",
+      DAPLAYA_LIBC: "gnu",
+      DAPLAYA_DOWNLOAD_URL: `${base}/good`,
+      HOME: tmp,
+      ...env,
+    }, opts);
 
   try {
     await t.step("installs the linux x86_64 asset and prints its version", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
+      const r = await install({
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       const asset = "daplaya-x86_64-unknown-linux-gnu";
@@ -145,12 +145,11 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("installs the darwin arm64 asset", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_OS: "Darwin",
         DAPLAYA_ARCH: "arm64",
         DAPLAYA_INSTALL_DIR: dir,
         DAPLAYA_DOWNLOAD_URL: `${base}/good/`, // trailing slash tolerated
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       const asset = "daplaya-aarch64-apple-darwin";
@@ -167,13 +166,10 @@ Deno.test("scripts/install.sh", async (t) => {
         ]
       ) {
         const dir = await freshDir();
-        const r = await runInstaller({
+        const r = await install({
           DAPLAYA_OS: os,
           DAPLAYA_ARCH: arch,
-          DAPLAYA_LIBC: "gnu",
           DAPLAYA_INSTALL_DIR: dir,
-          DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-          HOME: tmp,
         });
         assert.equal(r.code, 0, `${os}/${arch}: ${r.stderr}`);
         assert.equal(await Deno.readTextFile(`${dir}/daplaya`), fakeBinary(LATEST, asset));
@@ -183,14 +179,9 @@ Deno.test("scripts/install.sh", async (t) => {
     await t.step("DAPLAYA_VERSION pins the release under /download/v1.2.3/", async () => {
       const dir = await freshDir();
       requested.length = 0;
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_VERSION: PINNED,
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       const asset = "daplaya-x86_64-unknown-linux-gnu";
@@ -204,13 +195,10 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("a leading v in DAPLAYA_VERSION is accepted", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_VERSION: `v${PINNED}`,
         DAPLAYA_OS: "Darwin",
-        DAPLAYA_ARCH: "x86_64",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /daplaya 1\.2\.3 \(daplaya-x86_64-apple-darwin\)/);
@@ -218,13 +206,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("checksum mismatch: refused, nothing installed", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
+      const r = await install({
         DAPLAYA_INSTALL_DIR: dir,
         DAPLAYA_DOWNLOAD_URL: `${base}/tampered`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /checksum mismatch for daplaya-x86_64-unknown-linux-gnu/);
@@ -235,13 +219,9 @@ Deno.test("scripts/install.sh", async (t) => {
     await t.step("checksum mismatch keeps an existing install untouched", async () => {
       const dir = await freshDir();
       await Deno.writeTextFile(`${dir}/daplaya`, "old\n");
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
+      const r = await install({
         DAPLAYA_INSTALL_DIR: dir,
         DAPLAYA_DOWNLOAD_URL: `${base}/tampered`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       assert.deepEqual(await listDir(dir), ["daplaya"]);
@@ -250,13 +230,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("asset missing from SHA256SUMS: refused, nothing installed", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
+      const r = await install({
         DAPLAYA_INSTALL_DIR: dir,
         DAPLAYA_DOWNLOAD_URL: `${base}/missing`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /SHA256SUMS has no entry for daplaya-x86_64-unknown-linux-gnu/);
@@ -265,14 +241,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("missing release (404): fails, nothing installed", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_VERSION: "9.9.9",
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /download failed: .*\/download\/v9\.9\.9\//);
@@ -281,12 +252,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("unsupported OS: one clear line, non-zero exit", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_OS: "FreeBSD",
-        DAPLAYA_ARCH: "x86_64",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       assert.deepEqual(nonEmptyLines(r.stderr), [
@@ -298,12 +266,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("unsupported arch: one clear line, non-zero exit", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
+      const r = await install({
         DAPLAYA_ARCH: "mips",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       const lines = nonEmptyLines(r.stderr);
@@ -313,11 +278,9 @@ Deno.test("scripts/install.sh", async (t) => {
     });
 
     await t.step("Windows shells are pointed at the .exe", async () => {
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_OS: "MINGW64_NT-10.0",
-        DAPLAYA_ARCH: "x86_64",
         DAPLAYA_INSTALL_DIR: await freshDir(),
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /daplaya-x86_64-pc-windows-msvc\.exe/);
@@ -325,13 +288,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("musl (Alpine) Linux: refused with a glibc hint", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
+      const r = await install({
         DAPLAYA_LIBC: "musl",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.notEqual(r.code, 0);
       const lines = nonEmptyLines(r.stderr);
@@ -344,11 +303,7 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("defaults to $HOME/.local/bin and hints when it is not in PATH", async () => {
       const home = await freshDir();
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
+      const r = await install({
         HOME: home,
       });
       assert.equal(r.code, 0, r.stderr);
@@ -359,14 +314,9 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("no PATH hint when the install dir is in PATH", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
+      const r = await install({
         PATH: `${dir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
         DAPLAYA_INSTALL_DIR: `${dir}/`,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stderr, /not in your PATH/);
@@ -375,13 +325,8 @@ Deno.test("scripts/install.sh", async (t) => {
     await t.step("replaces an existing install", async () => {
       const dir = await freshDir();
       await Deno.writeTextFile(`${dir}/daplaya`, "old\n");
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
+      const r = await install({
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await listDir(dir), ["daplaya"]);
@@ -397,13 +342,9 @@ Deno.test("scripts/install.sh", async (t) => {
       const body = "#!/bin/sh\nexit 3\n";
       files.set(`/broken/latest/download/${asset}`, body);
       files.set(`/broken/latest/download/SHA256SUMS`, `${await sha256Hex(body)}  ${asset}\n`);
-      const r = await runInstaller({
-        DAPLAYA_OS: "Linux",
-        DAPLAYA_ARCH: "x86_64",
-        DAPLAYA_LIBC: "gnu",
+      const r = await install({
         DAPLAYA_INSTALL_DIR: dir,
         DAPLAYA_DOWNLOAD_URL: `${base}/broken`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /warning: .*--version' failed/);
@@ -412,12 +353,10 @@ Deno.test("scripts/install.sh", async (t) => {
 
     await t.step("works when piped into sh (curl ... | sh)", async () => {
       const dir = await freshDir();
-      const r = await runInstaller({
+      const r = await install({
         DAPLAYA_OS: "Darwin",
         DAPLAYA_ARCH: "arm64",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       }, { stdinScript: true });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /daplaya 2\.0\.0 \(daplaya-aarch64-apple-darwin\)/);
@@ -445,14 +384,10 @@ Deno.test("scripts/install.sh", async (t) => {
       }
       const dir = await freshDir();
       requested.length = 0;
-      const r = await runInstaller({
+      const r = await install({
         PATH: bin,
-        DAPLAYA_OS: "Linux",
         DAPLAYA_ARCH: "aarch64",
-        DAPLAYA_LIBC: "gnu",
         DAPLAYA_INSTALL_DIR: dir,
-        DAPLAYA_DOWNLOAD_URL: `${base}/good`,
-        HOME: tmp,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(
@@ -463,14 +398,11 @@ Deno.test("scripts/install.sh", async (t) => {
 
       // And wget + shasum still refuse a tampered asset.
       const dir2 = await freshDir();
-      const bad = await runInstaller({
+      const bad = await install({
         PATH: bin,
-        DAPLAYA_OS: "Linux",
         DAPLAYA_ARCH: "aarch64",
-        DAPLAYA_LIBC: "gnu",
         DAPLAYA_INSTALL_DIR: dir2,
         DAPLAYA_DOWNLOAD_URL: `${base}/tampered`,
-        HOME: tmp,
       });
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /checksum mismatch/);

@@ -1,7 +1,4 @@
-import type { LockRecord } from "../core/model.ts";
-import { formatDuration } from "../core/model.ts";
-
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+import { formatDuration, isoSeconds as iso, type LockRecord } from "../core/model.ts";
 
 /** One line for a lock, for people. */
 export function describe(r: LockRecord, now: number): string {

@@ -41,6 +41,10 @@ export class NotAcquiredError extends DaplayaError {
 export class NotHeldError extends DaplayaError {
   readonly exitCode = 4;
   override name = "NotHeldError";
+  /** Who holds the env instead, as the release read it. */
+  constructor(message: string, readonly holders: { kind: LockKind; slot: Slot }[] = []) {
+    super(message);
+  }
 }
 
 /** Exit 5: `run` lost the lock while its command ran. */

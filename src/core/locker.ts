@@ -6,6 +6,7 @@ import {
   LOCK_KINDS,
   type LockKind,
   type LockRecord,
+  recordOf,
   type Slot,
 } from "./model.ts";
 import type { LockStore, Supersede } from "../store/port.ts";
@@ -233,7 +234,10 @@ export class Locker {
       if (targets.length === 0) {
         const what = o.onlyUberlock ? "uberlock" : "lock";
         const whose = o.force ? "there is no active" : `${o.user} holds no active`;
-        throw new NotHeldError(`${whose} ${what} on env ${o.env}`);
+        const holders = kinds.flatMap((kind) =>
+          guard?.[kind] ? [{ kind, slot: guard[kind]! }] : []
+        );
+        throw new NotHeldError(`${whose} ${what} on env ${o.env}`, holders);
       }
       const now = this.clock.now();
       const result = await this.store.release({
@@ -340,22 +344,4 @@ export class Locker {
       `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
     return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
   }
-}
-
-export function recordOf(env: string, kind: LockKind, slot: Slot): LockRecord {
-  const record: LockRecord = {
-    id: slot.id,
-    user: slot.user,
-    env,
-    createdAt: slot.createdAt,
-    updatedAt: slot.renewedAt,
-    active: true,
-    uberlock: kind === "uberlock",
-    meta: slot.meta,
-    fence: slot.fence,
-  };
-  if (slot.leaseMs !== undefined) {
-    Object.assign(record, { leaseMs: slot.leaseMs, expiresAt: slot.renewedAt + slot.leaseMs });
-  }
-  return record;
 }

@@ -127,3 +127,42 @@ export function formatDuration(ms: number): string {
 function truncate(s: string): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
+
+/** ISO 8601 UTC to the second, e.g. 2026-11-26T12:31:48Z. */
+export function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** The guard slot of a newly granted record. */
+export function slotOf(r: LockRecord, rvn: string): Slot {
+  const slot: Slot = {
+    id: r.id,
+    user: r.user,
+    meta: r.meta,
+    createdAt: r.createdAt,
+    renewedAt: r.createdAt,
+    rvn,
+    fence: r.fence,
+  };
+  if (r.leaseMs !== undefined) slot.leaseMs = r.leaseMs;
+  return slot;
+}
+
+/** The active record a guard slot stands for, without reading it. */
+export function recordOf(env: string, kind: LockKind, slot: Slot): LockRecord {
+  const record: LockRecord = {
+    id: slot.id,
+    user: slot.user,
+    env,
+    createdAt: slot.createdAt,
+    updatedAt: slot.renewedAt,
+    active: true,
+    uberlock: kind === "uberlock",
+    meta: slot.meta,
+    fence: slot.fence,
+  };
+  if (slot.leaseMs !== undefined) {
+    Object.assign(record, { leaseMs: slot.leaseMs, expiresAt: slot.renewedAt + slot.leaseMs });
+  }
+  return record;
+}

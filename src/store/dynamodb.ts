@@ -13,8 +13,7 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import { FailureError, UnavailableError } from "../core/errors.ts";
-import type { Guard, LockKind, LockRecord, Slot } from "../core/model.ts";
-import { slotOf } from "./memory.ts";
+import { type Guard, type LockKind, type LockRecord, type Slot, slotOf } from "../core/model.ts";
 import type {
   GrantRequest,
   GrantResult,

@@ -1,4 +1,4 @@
-import type { Guard, LockKind, LockRecord, Slot } from "../core/model.ts";
+import { type Guard, type LockKind, type LockRecord, slotOf } from "../core/model.ts";
 import type {
   GrantRequest,
   GrantResult,
@@ -131,20 +131,6 @@ export class MemoryStore implements LockStore {
   }
 
   close(): void {}
-}
-
-export function slotOf(r: LockRecord, rvn: string): Slot {
-  const slot: Slot = {
-    id: r.id,
-    user: r.user,
-    meta: r.meta,
-    createdAt: r.createdAt,
-    renewedAt: r.createdAt,
-    rvn,
-    fence: r.fence,
-  };
-  if (r.leaseMs !== undefined) slot.leaseMs = r.leaseMs;
-  return slot;
 }
 
 function ok<T>(value: T): Promise<T> {

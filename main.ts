@@ -13,7 +13,7 @@ const encoder = new TextEncoder();
 export function realContext(): CliContext {
   const stderr = (text: string) => void Deno.stderr.writeSync(encoder.encode(text));
   return {
-    env: (name) => Deno.env.get(name),
+    env: (name) => Deno.env.get(name) || undefined,
     stdout: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
     stderr,
     // Loaded on demand so that --help and --version never import the AWS SDK.

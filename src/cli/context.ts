@@ -27,6 +27,7 @@ export interface StoreConfig {
  * fakes, so every command runs in-process.
  */
 export interface CliContext {
+  /** An environment variable; set but empty reads as unset. */
   env(name: string): string | undefined;
   stdout(text: string): void;
   stderr(text: string): void;

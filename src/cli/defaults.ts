@@ -10,8 +10,7 @@ export async function resolveUser(flag: string | undefined, ctx: CliContext): Pr
 }
 
 /** The CI run URL under the CI systems we know, else `CLI`. */
-export function defaultMeta(env: (name: string) => string | undefined): string {
-  const v = (name: string) => env(name) || undefined;
+export function defaultMeta(v: CliContext["env"]): string {
   if (v("GITHUB_ACTIONS") && v("GITHUB_RUN_ID")) {
     const server = v("GITHUB_SERVER_URL") ?? "https://github.com";
     return `${server}/${v("GITHUB_REPOSITORY")}/actions/runs/${v("GITHUB_RUN_ID")}`;

@@ -47,7 +47,7 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
   const intervalMs = durationOption(flags.interval, "--interval", 500) ?? DEFAULT_INTERVAL_MS;
   const leaseMs = durationOption(flags.ttl, "--ttl", 3000);
   const user = await resolveUser(flags.user, ctx);
-  const meta = flags.meta !== undefined ? parseMeta(flags.meta) : defaultMeta((n) => ctx.env(n));
+  const meta = flags.meta !== undefined ? parseMeta(flags.meta) : defaultMeta(ctx.env);
   const kind = flags.uberlock ? "uberlock" : "regular";
   return {
     env,

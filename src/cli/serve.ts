@@ -1,8 +1,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { FailureError, UsageError } from "../core/errors.ts";
-import { Locker } from "../core/locker.ts";
 import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
-import { storeConfig } from "./config.ts";
+import { httpUrl, storeConfig } from "./config.ts";
+import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
 import { globals } from "./program.ts";
 
@@ -23,29 +23,24 @@ export function serveCommand(ctx: CliContext) {
       if (!/^[A-Za-z0-9.:_-]{1,255}$/.test(hostname)) {
         throw new UsageError(`invalid --hostname ${JSON.stringify(hostname)}: e.g. 0.0.0.0`);
       }
-      const env = (name: string) => ctx.env(name) || undefined;
-      const apiUrl = env("DAPLAYA_SLACK_API_URL") ?? DEFAULT_SLACK_API_URL;
-      if (!URL.canParse(apiUrl) || !/^https?:$/.test(new URL(apiUrl).protocol)) {
-        throw new UsageError(
-          `invalid DAPLAYA_SLACK_API_URL ${
-            JSON.stringify(apiUrl)
-          }: use a URL like ${DEFAULT_SLACK_API_URL}`,
-        );
-      }
-      const config = storeConfig(g, ctx);
-      const signingSecret = env("DAPLAYA_SLACK_SIGNING_SECRET");
+      const apiUrl = httpUrl(
+        ctx.env("DAPLAYA_SLACK_API_URL") ?? DEFAULT_SLACK_API_URL,
+        "DAPLAYA_SLACK_API_URL",
+        DEFAULT_SLACK_API_URL,
+      );
+      storeConfig(g, ctx); // bad table settings are usage errors before the secret is checked
+      const signingSecret = ctx.env("DAPLAYA_SLACK_SIGNING_SECRET");
       if (!signingSecret) {
         throw new FailureError(
           "DAPLAYA_SLACK_SIGNING_SECRET is not set: set it to your Slack app's signing secret (Basic Information > App Credentials); serve refuses unsigned requests",
         );
       }
-      const appId = env("DAPLAYA_SLACK_APP_ID");
-      const botToken = env("DAPLAYA_SLACK_BOT_TOKEN");
+      const appId = ctx.env("DAPLAYA_SLACK_APP_ID");
+      const botToken = ctx.env("DAPLAYA_SLACK_BOT_TOKEN");
       // Tight limits: every Slack answer must leave within 3 seconds.
-      const store = await ctx.openStore({ ...config, requestTimeoutMs: 1000, maxAttempts: 2 });
-      try {
+      await withLocker(ctx, g, async (locker) => {
         const handler = createSlackHandler({
-          locker: new Locker(store, ctx.clock, ctx.sleep),
+          locker,
           clock: ctx.clock,
           signingSecret,
           ...(appId ? { appId } : {}),
@@ -90,9 +85,7 @@ export function serveCommand(ctx: CliContext) {
         } finally {
           for (const s of signals) Deno.removeSignalListener(s, onSignal);
         }
-      } finally {
-        store.close();
-      }
+      }, { requestTimeoutMs: 1000, maxAttempts: 2 });
     });
 }
 

@@ -3,15 +3,16 @@ import { formatDuration, parseDuration } from "../core/model.ts";
 import { UsageError } from "../core/errors.ts";
 import type { LockStore } from "../store/port.ts";
 import { storeConfig } from "./config.ts";
-import type { CliContext, GlobalOptions } from "./context.ts";
+import type { CliContext, GlobalOptions, StoreConfig } from "./context.ts";
 
 /** Opens the store only after every input is validated, and always closes it. */
 export async function withLocker<T>(
   ctx: CliContext,
   g: GlobalOptions,
   fn: (locker: Locker, store: LockStore) => Promise<T>,
+  limits: Pick<StoreConfig, "requestTimeoutMs" | "maxAttempts"> = {},
 ): Promise<T> {
-  const store = await ctx.openStore(storeConfig(g, ctx));
+  const store = await ctx.openStore({ ...storeConfig(g, ctx), ...limits });
   try {
     return await fn(new Locker(store, ctx.clock, ctx.sleep), store);
   } finally {

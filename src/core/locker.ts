@@ -265,8 +265,10 @@ export class Locker {
     throw new NotHeldError(`the lock on env ${o.env} kept changing; try again`);
   }
 
-  list(env?: string): Promise<LockRecord[]> {
-    return this.store.active(env);
+  /** Active locks by env, then oldest first. */
+  async list(env?: string): Promise<LockRecord[]> {
+    const locks = await this.store.active(env);
+    return locks.sort((a, b) => a.env.localeCompare(b.env) || a.createdAt - b.createdAt);
   }
 
   history(env: string, limit: number): Promise<LockRecord[]> {

@@ -25,9 +25,9 @@ import type {
 } from "./port.ts";
 
 /** History of one env, newest first: `env` + `createdAt`. Guard items have no `env`. */
-export const HISTORY_INDEX = "env-createdAt";
+const HISTORY_INDEX = "env-createdAt";
 /** Sparse: only active lock records carry `activeEnv`, so reading it never reads history. */
-export const ACTIVE_INDEX = "activeEnv-createdAt";
+const ACTIVE_INDEX = "activeEnv-createdAt";
 
 const GUARD_PREFIX = "guard#";
 
@@ -51,16 +51,15 @@ type Item = Record<string, AttributeValue>;
 export class DynamoStore implements LockStore {
   readonly #client: DynamoDBClient;
   readonly #table: string;
-  #region: string;
-  readonly #regionGiven: boolean;
-  readonly #endpoint: string;
+  /** Unset until the SDK has found it in the profile (looked up when an error needs it). */
+  #region: string | undefined;
+  readonly #endpoint: string | undefined;
   requests = 0;
 
   constructor(o: DynamoStoreOptions) {
     this.#table = o.table;
-    this.#region = o.region ?? "the profile's region";
-    this.#regionGiven = o.region !== undefined;
-    this.#endpoint = o.endpoint ?? `DynamoDB in ${this.#region}`;
+    this.#region = o.region;
+    this.#endpoint = o.endpoint;
     const config: DynamoDBClientConfig = {
       maxAttempts: o.maxAttempts ?? 4,
       requestHandler: {
@@ -316,15 +315,13 @@ export class DynamoStore implements LockStore {
       items.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start);
-    return items.flatMap((i) => parseRecord(i) ?? [])
-      .sort((a, b) => a.env.localeCompare(b.env) || a.createdAt - b.createdAt);
+    return items.flatMap((i) => parseRecord(i) ?? []);
   }
 
   async history(env: string, limit: number): Promise<LockRecord[]> {
     const out = await this.#query({
       IndexName: HISTORY_INDEX,
       KeyConditionExpression: "env = :e",
-      ExpressionAttributeNames: undefined,
       ExpressionAttributeValues: { ":e": s(env) },
       ScanIndexForward: false,
       Limit: limit,
@@ -401,10 +398,8 @@ export class DynamoStore implements LockStore {
       return await call();
     } catch (e) {
       if ((e as Error).name === expected) throw e;
-      if (!this.#regionGiven) {
-        // Name the region the SDK found in the profile, not a placeholder.
-        this.#region = await this.#client.config.region().catch(() => this.#region);
-      }
+      // Name the region the SDK found in the profile, not a placeholder.
+      this.#region ??= await this.#client.config.region().catch(() => undefined);
       throw this.#failure(e, action);
     }
   }
@@ -425,7 +420,7 @@ export class DynamoStore implements LockStore {
     );
     if (!okKey || !indexes.has(HISTORY_INDEX) || !indexes.has(ACTIVE_INDEX)) {
       throw new FailureError(
-        `table ${this.#table} in ${this.#region} exists but is not a daplaya table (it needs key id (S) and indexes ${HISTORY_INDEX}, ${ACTIVE_INDEX}): pick another --table`,
+        `table ${this.#table} in ${this.#where} exists but is not a daplaya table (it needs key id (S) and indexes ${HISTORY_INDEX}, ${ACTIVE_INDEX}): pick another --table`,
       );
     }
   }
@@ -445,6 +440,10 @@ export class DynamoStore implements LockStore {
     }
   }
 
+  get #where(): string {
+    return this.#region ?? "the profile's region";
+  }
+
   /** Turns an SDK or network error into one line that says what to do. */
   #failure(e: unknown, action: string): Error {
     if (e instanceof FailureError) return e;
@@ -455,7 +454,7 @@ export class DynamoStore implements LockStore {
     const failure = (text: string) => new FailureError(text, { cause: e });
     const unavailable = (text: string) => new UnavailableError(text, { cause: e });
     if (name === "ResourceNotFoundException") {
-      return failure(`${table} not found in ${this.#region}: run 'daplaya init'`);
+      return failure(`${table} not found in ${this.#where}: run 'daplaya init'`);
     }
     if (name === "CredentialsProviderError" || /Could not load credentials/i.test(message)) {
       return failure(
@@ -464,7 +463,7 @@ export class DynamoStore implements LockStore {
     }
     if (name === "AccessDeniedException") {
       return failure(
-        `access denied: dynamodb:${action} on ${table} in ${this.#region} (${message}): grant it in the IAM policy`,
+        `access denied: dynamodb:${action} on ${table} in ${this.#where} (${message}): grant it in the IAM policy`,
       );
     }
     if (
@@ -495,7 +494,7 @@ export class DynamoStore implements LockStore {
         .test(`${code} ${name} ${message}`)
     ) {
       return unavailable(
-        `cannot reach ${this.#endpoint} (${
+        `cannot reach ${this.#endpoint ?? `DynamoDB in ${this.#where}`} (${
           code || message
         }): check --endpoint, --region and the network`,
       );
@@ -616,7 +615,7 @@ function parseSlot(v: AttributeValue | undefined): Slot | undefined {
   return slot;
 }
 
-export function parseGuard(item: Item): Guard {
+function parseGuard(item: Item): Guard {
   const guard: Guard = {
     env: str(item.guardEnv) ?? str(item.id)!.slice(GUARD_PREFIX.length),
     fence: num(item.fence) ?? 0,

@@ -119,9 +119,7 @@ export class MemoryStore implements LockStore {
     const all = [...this.#records.values()].filter((r) =>
       r.active && (env === undefined || r.env === env)
     );
-    return ok(
-      structuredClone(all.sort((a, b) => a.env.localeCompare(b.env) || a.createdAt - b.createdAt)),
-    );
+    return ok(structuredClone(all));
   }
 
   history(env: string, limit: number): Promise<LockRecord[]> {

@@ -36,7 +36,7 @@ function harness() {
     let stderr = "";
     const before = opened;
     const ctx: CliContext = {
-      env: (name) => o.env?.[name],
+      env: (name) => o.env?.[name] || undefined,
       stdout: (text) => void (stdout += text),
       stderr: (text) => void (stderr += text),
       openStore: (config) => {

@@ -27,7 +27,7 @@ export const TARGETS = [
 ] as const;
 export type Target = typeof TARGETS[number];
 
-export function isTarget(s: string): s is Target {
+function isTarget(s: string): s is Target {
   return (TARGETS as readonly string[]).includes(s);
 }
 
@@ -46,7 +46,7 @@ export interface Options {
   help: boolean;
 }
 
-export const USAGE = `usage: deno task compile [--target TARGET]...
+const USAGE = `usage: deno task compile [--target TARGET]...
 
 Builds dist/daplaya-<TARGET> for each target (default: all) and dist/SHA256SUMS.
 Targets: ${TARGETS.join(", ")}
@@ -143,12 +143,8 @@ export function versionModule(version: string): string {
   return `export const VERSION = ${JSON.stringify(version)};\n`;
 }
 
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 export async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data)).toHex();
 }
 
 /** `sha256sum` format: "<hex>  <name>" lines, sorted by name. */

@@ -6,8 +6,8 @@ import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
 import { globals } from "./program.ts";
 
-export const DEFAULT_PORT = 3000;
-export const DEFAULT_HOSTNAME = "0.0.0.0";
+const DEFAULT_PORT = 3000;
+const DEFAULT_HOSTNAME = "0.0.0.0";
 
 export function serveCommand(ctx: CliContext) {
   return new Command("serve")

@@ -5,17 +5,17 @@
  */
 import { NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
 import type { Held, Locker } from "../core/locker.ts";
-import { type LockKind, type LockRecord, parseEnv, parseMeta } from "../core/model.ts";
+import { isoSeconds, type LockKind, type LockRecord, parseEnv, parseMeta } from "../core/model.ts";
 import type { SlackIdentity } from "./identity.ts";
 
 /** The seed's meta for locks taken in Slack; text after the env replaces it. */
-export const DEFAULT_META = "Slack";
+const DEFAULT_META = "Slack";
 /** Button on a lock answer: releases the clicker's locks on the env (value = env). */
 export const RELEASE_ACTION = "release";
 /** Button on an uberlock answer: releases only the clicker's uberlock (value = env). */
 export const RELEASE_UBERLOCK_ACTION = "release_uberlock";
 
-export type SlashCommand =
+type SlashCommand =
   | { name: "lock"; kind: LockKind; env: string; meta: string; metaExplicit: boolean }
   | { name: "release"; env: string }
   | { name: "leases"; env?: string }
@@ -116,13 +116,24 @@ export async function runSlash(text: string, ctx: RunContext): Promise<Outcome> 
   }
 }
 
-/** The Release button: only the holder may use it; anyone else gets an ephemeral refusal. */
-export function runReleaseButton(
-  env: string,
+/**
+ * The Release button (its value is the env): only the holder may use it; anyone else gets an
+ * ephemeral refusal. Only a release replaces the message that carried the button.
+ */
+export async function runReleaseButton(
+  value: string | undefined,
   onlyUberlock: boolean,
   ctx: RunContext,
 ): Promise<Outcome> {
-  return release(env, onlyUberlock, ctx, true);
+  let outcome: Outcome;
+  try {
+    outcome = await release(parseEnv(value), onlyUberlock, ctx, true);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    outcome = { message: errorReply(e.message, ctx.command), result: "invalid" };
+  }
+  outcome.message.replace_original = outcome.result === "released";
+  return outcome;
 }
 
 async function lock(
@@ -151,9 +162,6 @@ async function lock(
     if (e instanceof NotAcquiredError) {
       return { message: heldByMessage(env, e.holder, who), result: "held", env };
     }
-    if (e instanceof UsageError) {
-      return { message: errorReply(e.message, ctx.command), result: "invalid", env };
-    }
     return unknownState("lock", env, e, ctx.command);
   }
 }
@@ -169,22 +177,15 @@ async function release(
     const released = await ctx.within(
       ctx.locker.release({ env, user: who.user, onlyUberlock, force: false }),
     );
-    const message = releasedMessage(env, released, who);
-    if (button) message.replace_original = true;
-    return { message, result: "released", env };
+    return { message: releasedMessage(env, released, who), result: "released", env };
   } catch (e) {
     if (e instanceof NotHeldError) {
       const message = button
-        ? await refusal(env, onlyUberlock, who, ctx)
+        ? refusal(env, onlyUberlock, who, e.holders)
         : notHeldMessage(e.message, who);
       return { message, result: button ? "refused" : "not-held", env };
     }
-    if (e instanceof UsageError) {
-      return { message: errorReply(e.message, ctx.command), result: "invalid", env };
-    }
-    const outcome = unknownState("release", env, e, ctx.command);
-    if (button) outcome.message.replace_original = false;
-    return outcome;
+    return unknownState("release", env, e, ctx.command);
   }
 }
 
@@ -193,25 +194,18 @@ async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome
     const locks = await ctx.within(ctx.locker.list(env));
     return { message: leasesMessage(env, locks), result: "listed", ...(env ? { env } : {}) };
   } catch (e) {
-    if (e instanceof UsageError) {
-      return { message: errorReply(e.message, ctx.command), result: "invalid" };
-    }
     return unknownState("leases", env, e, ctx.command);
   }
 }
 
-async function refusal(
+/** Names who holds the env, as the release's own read of it found. */
+function refusal(
   env: string,
   onlyUberlock: boolean,
   who: SlackIdentity,
-  ctx: RunContext,
-): Promise<SlackMessage> {
-  // Naming the holder is a courtesy: if the read fails or is slow, refuse without it.
-  let holders: string[] = [];
-  try {
-    const locks = await ctx.within(ctx.locker.list(env));
-    holders = [...new Set(locks.filter((r) => !onlyUberlock || r.uberlock).map((r) => r.user))];
-  } catch { /* refuse without naming the holder */ }
+  held: NotHeldError["holders"],
+): SlackMessage {
+  const holders = [...new Set(held.map((h) => h.slot.user))];
   const what = onlyUberlock ? "uberlock" : "lock";
   const heldBy = holders.length > 0
     ? `It is held by ${holders.map((h) => `*${esc(h)}*`).join(", ")}.`
@@ -221,7 +215,6 @@ async function refusal(
   }) hold no active ${what} there. ${heldBy}`;
   return {
     response_type: "ephemeral",
-    replace_original: false,
     text: plain(text),
     blocks: [section(text), ...identityNote(who)],
   };
@@ -358,7 +351,7 @@ function unknownState(
   };
 }
 
-export function helpMessage(command: string, problem?: string): SlackMessage {
+function helpMessage(command: string, problem?: string): SlackMessage {
   const c = command;
   const usage = [
     `*${c}* — a deploy lock per environment, shared with the \`daplaya\` CLI`,
@@ -422,8 +415,7 @@ export function esc(s: string): string {
 
 /** Slack shows the date in the reader's time zone; the fallback is ISO 8601 UTC. */
 function slackDate(ms: number): string {
-  const iso = new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${iso}>`;
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${isoSeconds(ms)}>`;
 }
 
 /** Fallback text: the dates as ISO, without emoji codes. */

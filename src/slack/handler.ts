@@ -4,12 +4,9 @@
  * the same under `Deno.serve` and in tests.
  */
 import type { Clock } from "../core/clock.ts";
-import { UsageError } from "../core/errors.ts";
 import type { Locker } from "../core/locker.ts";
-import { parseEnv } from "../core/model.ts";
 import {
   DeadlineExceeded,
-  errorReply,
   type Outcome,
   RELEASE_ACTION,
   RELEASE_UBERLOCK_ACTION,
@@ -18,13 +15,13 @@ import {
   runSlash,
   type SlackMessage,
 } from "./commands.ts";
-import { SlackIdentities } from "./identity.ts";
+import { isSlackUserId, SlackIdentities } from "./identity.ts";
 import { appIdAllowed, SlackVerifier } from "./verify.ts";
 
 /** Slack sends far less; anything bigger is refused before it is verified or parsed. */
-export const MAX_BODY_BYTES = 16 * 1024;
+const MAX_BODY_BYTES = 16 * 1024;
 /** Engine calls on the reply path must settle within this, so Slack hears back within 3 s. */
-export const DEFAULT_REPLY_BUDGET_MS = 2500;
+const DEFAULT_REPLY_BUDGET_MS = 2500;
 export const DEFAULT_SLACK_API_URL = "https://slack.com/api";
 
 export interface SlackHandlerDeps {
@@ -52,7 +49,6 @@ export interface SlackHandler {
 
 const COMMANDS_PATH = "/slack/commands";
 const INTERACTIONS_PATH = "/slack/interactions";
-const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const COMMAND_RE = /^\/[A-Za-z0-9_.-]{1,40}$/;
 const decoder = new TextDecoder();
 
@@ -72,8 +68,12 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   const budget = deps.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
   const pending = new Set<Promise<void>>();
 
-  async function handle(req: Request, note: Note, deadlineAt: number): Promise<Response> {
-    const path = new URL(req.url).pathname;
+  async function handle(
+    req: Request,
+    path: string,
+    note: Note,
+    deadlineAt: number,
+  ): Promise<Response> {
     if (path === "/healthz") {
       if (req.method !== "GET" && req.method !== "HEAD") return status(405, "GET, HEAD");
       return new Response("ok\n", { headers: { "content-type": "text/plain" } });
@@ -109,7 +109,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       return status(403);
     }
     const userId = form.get("user_id") ?? "";
-    if (!USER_ID_RE.test(userId)) {
+    if (!isSlackUserId(userId)) {
       note.reason = "missing user_id";
       return status(400);
     }
@@ -117,7 +117,9 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     note.cmd = /^\s*([A-Za-z]{1,12})(\s|$)/.exec(text)?.[1].toLowerCase() ?? (text ? "?" : "help");
     note.user = userId;
     const ctx = runContext(userId, form.get("user_name"), form.get("command"), deadlineAt);
-    return noted(await runSlash(text, ctx), note);
+    const outcome = await runSlash(text, ctx);
+    noted(outcome, note);
+    return Response.json(outcome.message);
   }
 
   async function interaction(form: URLSearchParams, note: Note, deadlineAt: number) {
@@ -146,7 +148,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     note.cmd = actionId;
     const userId = typeof payload.user?.id === "string" ? payload.user.id : "";
     const responseUrl = typeof payload.response_url === "string" ? payload.response_url : "";
-    if (!USER_ID_RE.test(userId) || !/^https?:\/\//.test(responseUrl)) {
+    if (!isSlackUserId(userId) || !/^https?:\/\//.test(responseUrl)) {
       note.reason = "missing user or response_url";
       return status(400);
     }
@@ -158,15 +160,11 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       null,
       deadlineAt,
     );
-    let outcome: Outcome;
-    try {
-      const env = parseEnv(typeof action?.value === "string" ? action.value : undefined);
-      outcome = await runReleaseButton(env, actionId === RELEASE_UBERLOCK_ACTION, ctx);
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      outcome = { message: errorReply(e.message, ctx.command), result: "invalid" };
-      outcome.message.replace_original = false;
-    }
+    const outcome = await runReleaseButton(
+      typeof action?.value === "string" ? action.value : undefined,
+      actionId === RELEASE_UBERLOCK_ACTION,
+      ctx,
+    );
     noted(outcome, note);
     // Slack ignores the body of an answer to a button: the reply goes to response_url, after
     // the acknowledgement, so a slow post never makes the button time out.
@@ -181,11 +179,10 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     deadlineAt: number,
   ): RunContext {
     const remaining = () => deadlineAt - deps.clock.monotonic();
-    let who: ReturnType<RunContext["who"]> | undefined;
     return {
       locker: deps.locker,
       command: command && COMMAND_RE.test(command) ? command : "/daplaya",
-      who: () => (who ??= identities.resolve(userId, userName ?? undefined, remaining())),
+      who: () => identities.resolve(userId, userName ?? undefined, remaining()),
       within: (call) => withDeadline(call, remaining()),
     };
   }
@@ -221,14 +218,14 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   const handler = async (req: Request): Promise<Response> => {
     const started = deps.clock.monotonic();
     const note: Note = {};
+    const path = new URL(req.url).pathname;
     let res: Response;
     try {
-      res = await handle(req, note, started + budget);
+      res = await handle(req, path, note, started + budget);
     } catch (e) {
       note.error = (e as Error)?.message ?? String(e);
       res = status(500);
     }
-    const path = new URL(req.url).pathname.slice(0, 100);
     const ms = Math.round(deps.clock.monotonic() - started);
     const fields = LOG_FIELDS
       .filter((k) => note[k] !== undefined)
@@ -236,7 +233,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
         const v = note[k]!;
         return `${k}=${/^[\w.@:+-]+$/.test(v) ? v : JSON.stringify(v.slice(0, 200))}`;
       });
-    deps.log([stamp(), req.method, path, res.status, `${ms}ms`, ...fields].join(" "));
+    deps.log([stamp(), req.method, path.slice(0, 100), res.status, `${ms}ms`, ...fields].join(" "));
     return res;
   };
   return Object.assign(handler, {
@@ -254,15 +251,15 @@ interface InteractionPayload {
   actions?: { action_id?: unknown; value?: unknown }[];
 }
 
-function noted(outcome: Outcome, note: Note): Response {
+/** Records what happened for the log line. */
+function noted(outcome: Outcome, note: Note): void {
   note.result = outcome.result;
   if (outcome.env) note.env = outcome.env;
   if (outcome.error) note.error = outcome.error;
-  return Response.json(outcome.message);
 }
 
 /** Races an engine call against the time left; a late result is dropped, never unhandled. */
-export function withDeadline<T>(call: Promise<T>, ms: number): Promise<T> {
+function withDeadline<T>(call: Promise<T>, ms: number): Promise<T> {
   call.catch(() => {});
   if (ms <= 0) return Promise.reject(new DeadlineExceeded());
   let timer: ReturnType<typeof setTimeout> | undefined;

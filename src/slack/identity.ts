@@ -9,10 +9,8 @@ import { parseUser } from "../core/model.ts";
 export interface SlackIdentity {
   /** The lock's `user`: the email, else `slack:<user_id>`. */
   user: string;
-  userId: string;
   /** Slack's `user_name` from the request, shown beside a `slack:` user. */
   userName?: string;
-  email?: string;
   /** Why there is no email (for the answer); absent when the email was found. */
   fallback?: string;
 }
@@ -23,15 +21,20 @@ export interface IdentityOptions {
   botToken?: string;
   fetch: typeof fetch;
   clock: Clock;
-  /** How long an answer from Slack is reused (default 10 minutes). */
-  ttlMs?: number;
-  /** Per-lookup limit (default 1 s): the whole reply must leave within Slack's 3 s. */
-  timeoutMs?: number;
 }
+
+/** How long an answer from Slack is reused. */
+const TTL_MS = 10 * 60_000;
+/** Per lookup: the whole reply must leave within Slack's 3 s. */
+const LOOKUP_TIMEOUT_MS = 1000;
 
 type Lookup = { email: string } | { fallback: string; cache: boolean };
 
 const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isSlackUserId(id: string): boolean {
+  return USER_ID_RE.test(id);
+}
 // Slack names are short; anything else (control characters, very long) is simply not shown.
 // deno-lint-ignore no-control-regex
 const NAME_RE = /^[^\u0000-\u001f\u007f-\u009f]{1,80}$/;
@@ -39,10 +42,12 @@ const MAX_CACHE = 10_000;
 
 export class SlackIdentities {
   readonly #o: IdentityOptions;
+  readonly #usersInfo: string;
   readonly #cache = new Map<string, { expires: number; lookup: Promise<Lookup> }>();
 
   constructor(o: IdentityOptions) {
     this.#o = o;
+    this.#usersInfo = `${o.apiUrl.replace(/\/+$/, "")}/users.info`;
   }
 
   /** Resolves a Slack user; never throws for Slack-side problems (they become a fallback). */
@@ -51,11 +56,10 @@ export class SlackIdentities {
     userName: string | undefined,
     budgetMs?: number,
   ): Promise<SlackIdentity> {
-    if (!USER_ID_RE.test(userId)) throw new Error("malformed Slack user id");
     const name = userName && NAME_RE.test(userName) ? userName : undefined;
-    const base = { userId, ...(name ? { userName: name } : {}) };
+    const base = name ? { userName: name } : {};
     const lookup = await this.#lookup(userId, budgetMs);
-    if ("email" in lookup) return { ...base, user: lookup.email, email: lookup.email };
+    if ("email" in lookup) return { ...base, user: lookup.email };
     return { ...base, user: `slack:${userId}`, fallback: lookup.fallback };
   }
 
@@ -67,8 +71,8 @@ export class SlackIdentities {
     const hit = this.#cache.get(userId);
     if (hit && hit.expires > now) return hit.lookup;
     if (this.#cache.size >= MAX_CACHE) this.#cache.clear();
-    const lookup = this.#fetch(userId, Math.min(this.#o.timeoutMs ?? 1000, budgetMs ?? Infinity));
-    const entry = { expires: now + (this.#o.ttlMs ?? 10 * 60_000), lookup };
+    const lookup = this.#fetch(userId, Math.min(LOOKUP_TIMEOUT_MS, budgetMs ?? Infinity));
+    const entry = { expires: now + TTL_MS, lookup };
     this.#cache.set(userId, entry);
     // Transient failures are not remembered: the next request asks Slack again.
     lookup.then((l) => {
@@ -83,9 +87,7 @@ export class SlackIdentities {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), Math.max(0, timeoutMs));
     try {
-      const url = `${this.#o.apiUrl.replace(/\/+$/, "")}/users.info?user=${
-        encodeURIComponent(userId)
-      }`;
+      const url = `${this.#usersInfo}?user=${encodeURIComponent(userId)}`;
       const res = await this.#o.fetch(url, {
         headers: { authorization: `Bearer ${this.#o.botToken}` },
         signal: abort.signal,

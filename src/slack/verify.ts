@@ -9,7 +9,7 @@ export const MAX_SKEW_S = 5 * 60;
 
 const encoder = new TextEncoder();
 
-export type Verdict = { ok: true } | { ok: false; reason: string };
+type Verdict = { ok: true } | { ok: false; reason: string };
 
 /** Imports the signing secret once; reuse the verifier for every request. */
 export class SlackVerifier {
@@ -33,7 +33,7 @@ export class SlackVerifier {
     base.set(prefix);
     base.set(body, prefix.length);
     const mac = await crypto.subtle.sign("HMAC", await this.#key, base);
-    return `v0=${toHex(new Uint8Array(mac))}`;
+    return `v0=${new Uint8Array(mac).toHex()}`;
   }
 
   /**
@@ -75,8 +75,4 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** True when no app id is configured, or the request's `api_app_id` equals it. */
 export function appIdAllowed(expected: string | undefined, actual: unknown): boolean {
   return !expected || actual === expected;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -55,6 +55,8 @@ export interface ReleaseOptions {
   onlyUberlock: boolean;
   /** Releases whoever holds it. */
   force: boolean;
+  /** Ends only this lock (e.g. the one a Slack message was about); NotHeldError once it is over. */
+  id?: string;
 }
 
 interface Observation {
@@ -229,7 +231,8 @@ export class Locker {
       const kinds = LOCK_KINDS.filter((k) => !o.onlyUberlock || k === "uberlock");
       const targets = kinds.flatMap((kind) => {
         const slot = guard?.[kind];
-        return slot && (o.force || slot.user === o.user) ? [{ kind, slot }] : [];
+        const match = o.id === undefined || slot?.id === o.id;
+        return slot && match && (o.force || slot.user === o.user) ? [{ kind, slot }] : [];
       });
       if (targets.length === 0) {
         const what = o.onlyUberlock ? "uberlock" : "lock";

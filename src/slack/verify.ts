@@ -1,11 +1,21 @@
 /**
  * Slack request verification (https://api.slack.com/authentication/verifying-requests-from-slack):
  * `X-Slack-Signature` is `v0=` + hex HMAC-SHA256 of `v0:<X-Slack-Request-Timestamp>:<raw body>`
- * keyed with the app's signing secret. Pure functions on `crypto.subtle`; no I/O.
+ * keyed with the app's signing secret. On `crypto.subtle`; no I/O. A verifier also remembers
+ * the signatures it accepted while their timestamp is in the window, and refuses them again
+ * (replays). That memory is per process: with several `serve` replicas, each remembers its own.
  */
 
 /** Requests whose timestamp is further than this from our clock are refused (replays). */
 export const MAX_SKEW_S = 5 * 60;
+/**
+ * At most this many accepted signatures are remembered (about 10 MB). Only validly signed
+ * requests are remembered, so this is reached only at ~160 requests a second from Slack itself;
+ * past it requests are refused rather than left open to replay.
+ */
+const MAX_REMEMBERED = 50_000;
+/** Expired signatures are swept at most this often (by the request clock), or when full. */
+const SWEEP_EVERY_MS = 10_000;
 
 const encoder = new TextEncoder();
 
@@ -14,6 +24,9 @@ type Verdict = { ok: true } | { ok: false; reason: string };
 /** Imports the signing secret once; reuse the verifier for every request. */
 export class SlackVerifier {
   readonly #key: Promise<CryptoKey>;
+  /** Accepted signatures and their request timestamp (epoch seconds). */
+  readonly #seen = new Map<string, number>();
+  #sweptAt = -Infinity;
 
   constructor(signingSecret: string) {
     if (signingSecret === "") throw new Error("empty Slack signing secret");
@@ -57,7 +70,28 @@ export class SlackVerifier {
     if (!timingSafeEqual(encoder.encode(expected), encoder.encode(signature))) {
       return { ok: false, reason: "bad signature" };
     }
+    // No await from here on: two copies of one request arriving together cannot both pass.
+    this.#forget(nowMs);
+    if (this.#seen.has(expected)) return { ok: false, reason: "replayed request" };
+    if (this.#seen.size >= MAX_REMEMBERED) {
+      return { ok: false, reason: "too many requests to remember against replays" };
+    }
+    this.#seen.set(expected, Number(timestamp));
     return { ok: true };
+  }
+
+  /** How many accepted signatures are remembered now. */
+  get remembered(): number {
+    return this.#seen.size;
+  }
+
+  /** Forgets signatures whose timestamp has left the window: they are refused as stale anyway. */
+  #forget(nowMs: number): void {
+    if (nowMs - this.#sweptAt < SWEEP_EVERY_MS && this.#seen.size < MAX_REMEMBERED) return;
+    this.#sweptAt = nowMs;
+    for (const [signature, timestamp] of this.#seen) {
+      if (nowMs / 1000 - timestamp > MAX_SKEW_S) this.#seen.delete(signature);
+    }
   }
 }
 

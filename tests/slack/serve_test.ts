@@ -283,6 +283,24 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       assert.deepEqual(await activeLocks(), []);
     });
 
+    await t.step("a replayed request (same signature, within 5 minutes) gets 401", async () => {
+      const body = slashBody("UALICE", "lock replayed");
+      const timestamp = nowSeconds();
+      const signature = await sign(timestamp, body);
+      const first = await signedPost("/slack/commands", body, { timestamp, signature });
+      assert.equal(first.status, 200, first.text);
+      assert.equal(JSON.parse(first.text).response_type, "in_channel");
+      assert.equal(
+        (await cli("release", "--env", "replayed", "--user", "alice@example.com")).code,
+        0,
+      );
+      // The very same request again, seconds later: refused, and the lock is not taken again.
+      const replay = await signedPost("/slack/commands", body, { timestamp, signature });
+      assert.equal(replay.status, 401);
+      assert.deepEqual(await activeLocks("replayed"), []);
+      assert.match(server!.stderr(), / POST \/slack\/commands 401 .*reason="replayed request"/);
+    });
+
     await t.step("ssl_check answers 200 without touching locks", async () => {
       const r = await signedPost(
         "/slack/commands",

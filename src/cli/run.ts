@@ -25,13 +25,11 @@ export function runCommand(ctx: CliContext) {
       const g = globals(cmd);
       const options = await lockOptions(flags, ctx);
       options.leaseMs ??= DEFAULT_RUN_LEASE_MS;
-      const leaseMs = options.leaseMs;
+      // This process keeps the lock: no other process joins it, whatever --user it gives.
+      options.owner = crypto.randomUUID();
       // SIGTERM must be followed by SIGKILL before the lease can run out: the grace period
       // is capped at a quarter of the lease.
-      const graceMs = Math.min(
-        durationOption(flags.grace, "--grace", 0) ?? DEFAULT_GRACE_MS,
-        leaseMs / 4,
-      );
+      const graceFlagMs = durationOption(flags.grace, "--grace", 0) ?? DEFAULT_GRACE_MS;
       const [program, ...args] = argv;
       if (!program) {
         throw new UsageError("missing command: daplaya run [options] -- COMMAND [ARGS...]");
@@ -39,6 +37,9 @@ export function runCommand(ctx: CliContext) {
 
       await withLocker(ctx, g, async (locker) => {
         const held = await locker.acquire(options);
+        // An adopted lock keeps a longer lease it had; SIGKILL must still come before it ends.
+        const leaseMs = held.record.leaseMs!;
+        const graceMs = Math.min(graceFlagMs, leaseMs / 4);
         ctx.stderr(
           `daplaya: ${held.refreshed ? "refreshed" : "locked"} ${
             describe(held.record, ctx.clock.now())
@@ -87,6 +88,12 @@ export function runCommand(ctx: CliContext) {
           stopMarginMs: graceMs + leaseMs / 10,
           onRetry: (e) =>
             ctx.stderr(`daplaya: lease renewal failed, retrying: ${(e as Error).message}\n`),
+          onWake: (ms) =>
+            ctx.stderr(
+              `daplaya: this machine was asleep for ${
+                formatDuration(Math.round(ms / 1000) * 1000)
+              }; checking the lock is still ours\n`,
+            ),
         });
         try {
           keeper.start();

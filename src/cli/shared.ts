@@ -20,18 +20,23 @@ export async function withLocker<T>(
   }
 }
 
-/** A duration flag with a lower bound, so a typo cannot turn into a busy loop. */
+/**
+ * A duration flag with a lower bound, so a typo cannot turn into a busy loop, and optionally an
+ * upper one.
+ */
 export function durationOption(
   raw: string | undefined,
   flag: string,
   minMs: number,
+  maxMs?: number,
 ): number | undefined {
   if (raw === undefined) return undefined;
   const ms = parseDuration(raw, flag);
   if (ms < minMs) {
-    throw new UsageError(
-      `invalid ${flag} ${raw}: at least ${formatDuration(minMs)}`,
-    );
+    throw new UsageError(`invalid ${flag} ${raw}: at least ${formatDuration(minMs)}`);
+  }
+  if (maxMs !== undefined && ms > maxMs) {
+    throw new UsageError(`invalid ${flag} ${raw}: at most ${formatDuration(maxMs)}`);
   }
   return ms;
 }

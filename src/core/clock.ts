@@ -12,7 +12,20 @@ export const systemClock: Clock = {
   monotonic: () => performance.now(),
 };
 
-export const realSleep: Sleep = (ms, signal) =>
+/** The longest delay a timer takes; a longer one would fire at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export const realSleep: Sleep = async (ms, signal) => {
+  // Long sleeps (a --timeout of months) go in steps each timer can take.
+  let left = ms;
+  do {
+    const step = Math.min(left, MAX_TIMER_MS);
+    await sleepOnce(step, signal);
+    left -= step;
+  } while (left > 0 && !signal?.aborted);
+};
+
+const sleepOnce: Sleep = (ms, signal) =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);

@@ -7,15 +7,22 @@ import {
   type LockKind,
   type LockRecord,
   recordOf,
+  sameUser,
   type Slot,
 } from "./model.ts";
-import type { LockStore, Supersede } from "../store/port.ts";
+import type { GrantResult, LockStore, RenewResult, Supersede } from "../store/port.ts";
 
 /**
  * A lease may be taken over early, without watching it for a whole lease, once the holder's
  * own timestamp is older than lease + this margin: the fast path trusts clocks to within it.
  */
 export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
+/**
+ * The fast path also needs the record version seen unchanged for this long (or a whole lease,
+ * if shorter), so a holder that re-locks more often than this is never cut short by it, however
+ * far its clock is behind. A lock kept by a process (`run`) never takes the fast path.
+ */
+export const FAST_PATH_WATCH_MS = 60_000;
 
 export interface AcquireOptions {
   env: string;
@@ -26,6 +33,11 @@ export interface AcquireOptions {
   /** True when meta was given explicitly: only then does a re-lock overwrite it. */
   metaExplicit: boolean;
   leaseMs?: number;
+  /**
+   * A token of this process, from a caller that keeps the lock alive while it works (`run`):
+   * the lock is then kept, and no other process joins it, whatever user it gives.
+   */
+  owner?: string;
   /** How long to keep trying; undefined waits indefinitely, 0 makes a single attempt. */
   timeoutMs?: number;
   intervalMs: number;
@@ -40,7 +52,9 @@ export interface Held {
   record: LockRecord;
   kind: LockKind;
   rvn: string;
-  /** True when the user already held it and the call refreshed it. */
+  /** The process token keeping it, for a kept lock. */
+  owner?: string;
+  /** True when the user already held it and the call refreshed (or adopted) it. */
   refreshed: boolean;
   /** Ids of expired locks this grant ended. */
   superseded: string[];
@@ -64,6 +78,8 @@ interface Observation {
   since: number;
 }
 
+type Attempt = { held?: Held; guard: Guard | null };
+
 export class Locker {
   constructor(
     private readonly store: LockStore,
@@ -86,15 +102,16 @@ export class Locker {
       afterWait = true;
     };
     for (;;) {
-      const mine = known?.[o.kind]?.user === o.user ? known[o.kind] : undefined;
-      const { supersede, blocker } = this.#blockers(known, o, seen);
+      const { mine, supersede, blocker } = this.#assess(known, o, seen);
       // After a wait we try again even if a holder was there: a failed grant reads the
       // current state back in the same request.
       if (mine || !blocker || afterWait) {
         afterWait = false;
-        let result: { held?: Held; guard: Guard | null };
+        let result: Attempt;
         try {
-          result = mine ? await this.#refresh(o, mine) : await this.#grant(o, known, supersede);
+          result = mine
+            ? await this.#refresh(o, known!, mine)
+            : await this.#grant(o, known, supersede);
         } catch (e) {
           // Throttling or an outage while we wait for a holder: try again at the next interval.
           // Before any answer (wrong endpoint, DNS, no network, throttled from the start) an
@@ -112,9 +129,8 @@ export class Locker {
         this.#observe(known, seen);
         // A failure with nobody in the way (a fence or a record version that moved) is
         // retried at once; several in a row mean the guard item is not in a shape we wrote.
-        const explained = known?.[o.kind]?.user === o.user ||
-          this.#blockers(known, o, seen).blocker;
-        unexplained = explained ? 0 : unexplained + 1;
+        const after = this.#assess(known, o, seen);
+        unexplained = after.mine || after.blocker ? 0 : unexplained + 1;
         if (unexplained > 5) {
           throw new FailureError(
             `the guard item of env ${o.env} is not in the shape daplaya writes: inspect it with 'aws dynamodb get-item'`,
@@ -130,24 +146,61 @@ export class Locker {
     }
   }
 
-  async #grant(
-    o: AcquireOptions,
-    known: Guard | null,
-    supersede: Supersede[],
-  ): Promise<{ held?: Held; guard: Guard | null }> {
+  async #grant(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Promise<Attempt> {
     const held = this.#newLock(o, known, supersede);
-    const result = await this.store.grant({
-      env: o.env,
-      kind: o.kind,
-      record: held.record,
-      rvn: held.rvn,
-      supersede,
-      token: this.newId(),
-    });
+    const result = await this.#settled(
+      () =>
+        this.store.grant({
+          env: o.env,
+          kind: o.kind,
+          record: held.record,
+          rvn: held.rvn,
+          ...(o.owner !== undefined ? { owner: o.owner } : {}),
+          supersede,
+          token: this.newId(),
+        }),
+      o.env,
+      `lock on env ${o.env} may be held by ${o.user} now`,
+      (guard) => guard?.[o.kind]?.id === held.record.id,
+    );
     // Our own record in the slot: an earlier attempt was applied but its answer was lost (the
     // store's conflict retry is a new request, which then fails its condition on our write).
-    const ours = !result.granted && result.guard?.[o.kind]?.id === held.record.id;
-    return result.granted || ours ? { held, guard: null } : { guard: result.guard };
+    const ours = !result.ok && result.guard?.[o.kind]?.id === held.record.id;
+    return result.ok || ours ? { held, guard: null } : { guard: result.guard };
+  }
+
+  /**
+   * Sends a write; when its outcome is unknown (no answer, or DynamoDB still applying it), reads
+   * the guard back, strongly consistent, and reports the truth: applied (`ours` says how to
+   * tell), or not (the original error). When even that read fails, the error says what may
+   * have happened and how to check.
+   */
+  async #settled(
+    write: () => Promise<GrantResult | RenewResult>,
+    env: string,
+    mayHave: string,
+    ours: (guard: Guard | null) => boolean,
+  ): Promise<{ ok: true; guard?: undefined } | { ok: false; guard: Guard | null }> {
+    let result;
+    try {
+      result = await write();
+    } catch (e) {
+      if (!(e instanceof UnavailableError)) throw e;
+      let guard: Guard | null;
+      try {
+        guard = await this.store.guard(env);
+      } catch {
+        throw new UnavailableError(
+          `${
+            e.message.replace(/: [^:]*$/, "")
+          }; the ${mayHave}: check with 'daplaya locks --env ${env}'`,
+          { cause: e },
+        );
+      }
+      if (ours(guard)) return { ok: true };
+      throw e;
+    }
+    return "guard" in result ? { ok: false, guard: result.guard } : { ok: true };
   }
 
   #newLock(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Held {
@@ -171,6 +224,7 @@ export class Locker {
     return {
       record,
       kind: o.kind,
+      ...(o.owner !== undefined ? { owner: o.owner } : {}),
       rvn: this.newId(),
       refreshed: false,
       superseded: supersede.map((s) => s.id),
@@ -178,20 +232,31 @@ export class Locker {
     };
   }
 
-  /** Renews a held lock's lease; false when the lock is no longer ours. */
+  /**
+   * Renews a held lock's lease (its keeper's heartbeat); false when the lock is no longer ours.
+   * An unknown outcome is read back; it throws only when that cannot tell.
+   */
   async renew(held: Held): Promise<boolean> {
     const rvn = this.newId();
     const now = this.clock.now();
-    const r = await this.store.renew({
-      env: held.record.env,
-      kind: held.kind,
-      id: held.record.id,
-      rvn,
-      now,
-      ...(held.record.leaseMs !== undefined ? { leaseMs: held.record.leaseMs } : {}),
-      token: this.newId(),
-    });
-    if (!r.renewed) return false;
+    const env = held.record.env;
+    const r = await this.#settled(
+      () =>
+        this.store.renew({
+          env,
+          kind: held.kind,
+          id: held.record.id,
+          ...(held.owner !== undefined ? { owner: held.owner } : {}),
+          rvn,
+          now,
+          ...(held.record.leaseMs !== undefined ? { leaseMs: held.record.leaseMs } : {}),
+          token: this.newId(),
+        }),
+      env,
+      `lease on env ${env} may have been renewed`,
+      (guard) => guard?.[held.kind]?.rvn === rvn,
+    );
+    if (!r.ok) return false;
     held.rvn = rvn;
     held.record.updatedAt = now;
     if (held.record.leaseMs !== undefined) held.record.expiresAt = now + held.record.leaseMs;
@@ -201,15 +266,52 @@ export class Locker {
   /** Ends exactly this held lock; false when it was no longer ours. */
   async releaseHeld(held: Held): Promise<boolean> {
     const now = this.clock.now();
-    const r = await this.store.release({
-      env: held.record.env,
-      targets: [{ kind: held.kind, id: held.record.id }],
+    const by = held.record.user;
+    return await this.#releaseSettled(
+      held.record.env,
+      [held.record.id],
       now,
-      by: held.record.user,
-      forced: false,
-      token: this.newId(),
-    });
-    return r.released || await this.#releasedAs([held.record.id], now, held.record.user);
+      by,
+      () =>
+        this.store.release({
+          env: held.record.env,
+          targets: [{ kind: held.kind, id: held.record.id }],
+          now,
+          by,
+          forced: false,
+          token: this.newId(),
+        }),
+    );
+  }
+
+  /**
+   * Sends a release; true when it was applied, also when its answer was lost (read back from
+   * the records: an unknown outcome is settled before anything is reported).
+   */
+  async #releaseSettled(
+    env: string,
+    ids: string[],
+    now: number,
+    by: string,
+    write: () => Promise<{ released: boolean }>,
+  ): Promise<boolean> {
+    let released: boolean;
+    try {
+      released = (await write()).released;
+    } catch (e) {
+      if (!(e instanceof UnavailableError)) throw e;
+      const confirmed = await this.#releasedAs(ids, now, by).catch(() => {
+        throw new UnavailableError(
+          `${
+            e.message.replace(/: [^:]*$/, "")
+          }; the lock on env ${env} may or may not be released: check with 'daplaya locks --env ${env}'`,
+          { cause: e },
+        );
+      });
+      if (confirmed) return true;
+      throw e;
+    }
+    return released || await this.#releasedAs(ids, now, by);
   }
 
   /**
@@ -224,35 +326,46 @@ export class Locker {
     return true;
   }
 
-  /** Ends the user's (or, forced, anyone's) active locks on env; returns the ended records. */
+  /**
+   * Ends the user's (or, forced, anyone's) active locks on env; returns the ended records.
+   * A lock that a running process keeps (`run`) is not the user's to end without --force: that
+   * process releases it when its command ends.
+   */
   async release(o: ReleaseOptions): Promise<LockRecord[]> {
     let guard = await this.store.guard(o.env);
     for (let attempt = 0; attempt < 10; attempt++) {
       const kinds = LOCK_KINDS.filter((k) => !o.onlyUberlock || k === "uberlock");
-      const targets = kinds.flatMap((kind) => {
-        const slot = guard?.[kind];
-        const match = o.id === undefined || slot?.id === o.id;
-        return slot && match && (o.force || slot.user === o.user) ? [{ kind, slot }] : [];
-      });
+      const held = kinds.flatMap((kind) => guard?.[kind] ? [{ kind, slot: guard[kind]! }] : []);
+      const mine = held.filter(({ slot }) =>
+        (o.id === undefined || slot.id === o.id) && (o.force || sameUser(slot.user, o.user))
+      );
+      const targets = o.force ? mine : mine.filter(({ slot }) => slot.owner === undefined);
       if (targets.length === 0) {
         const what = o.onlyUberlock ? "uberlock" : "lock";
+        if (mine.length > 0) {
+          throw new NotHeldError(
+            `the ${what} of ${o.user} on env ${o.env} is kept by a running 'daplaya run', which releases it when its command ends: stop that run, or end it anyway with --force`,
+            held,
+          );
+        }
         const whose = o.force ? "there is no active" : `${o.user} holds no active`;
-        const holders = kinds.flatMap((kind) =>
-          guard?.[kind] ? [{ kind, slot: guard[kind]! }] : []
-        );
-        throw new NotHeldError(`${whose} ${what} on env ${o.env}`, holders);
+        throw new NotHeldError(`${whose} ${what} on env ${o.env}`, held);
       }
       const now = this.clock.now();
-      const result = await this.store.release({
-        env: o.env,
-        targets: targets.map((t) => ({ kind: t.kind, id: t.slot.id })),
-        now,
-        by: o.user,
-        forced: o.force,
-        token: this.newId(),
-      });
       const ids = targets.map((t) => t.slot.id);
-      if (result.released || await this.#releasedAs(ids, now, o.user)) {
+      const released = await this.#releaseSettled(o.env, ids, now, o.user, async () => {
+        const result = await this.store.release({
+          env: o.env,
+          targets: targets.map((t) => ({ kind: t.kind, id: t.slot.id })),
+          now,
+          by: o.user,
+          forced: o.force,
+          token: this.newId(),
+        });
+        if (!result.released) guard = result.guard;
+        return result;
+      });
+      if (released) {
         return targets.map(({ kind, slot }) => ({
           ...recordOf(o.env, kind, slot),
           updatedAt: now,
@@ -263,7 +376,6 @@ export class Locker {
         }));
       }
       // The guard changed between our read and our write: decide again on what changed it.
-      guard = result.guard;
     }
     throw new NotHeldError(`the lock on env ${o.env} kept changing; try again`);
   }
@@ -278,58 +390,101 @@ export class Locker {
     return this.store.history(env, limit);
   }
 
-  async #refresh(o: AcquireOptions, slot: Slot): Promise<{ held?: Held; guard: Guard | null }> {
+  /**
+   * The user's own lock again: the same record with a new record version and a new fence, and a
+   * lease never shorter than the one it had. A `run` adopts a plain lock this way: from then on
+   * its process keeps it. Applied only while the slot is as we saw it.
+   */
+  async #refresh(o: AcquireOptions, guard: Guard, slot: Slot): Promise<Attempt> {
     const rvn = this.newId();
     const now = this.clock.now();
     const sentAt = this.clock.monotonic();
-    const r = await this.store.renew({
-      env: o.env,
-      kind: o.kind,
-      id: slot.id,
-      rvn,
-      now,
-      ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
-      ...(o.metaExplicit ? { meta: o.meta } : {}),
-      token: this.newId(),
-    });
-    if (!r.renewed) return { guard: r.guard };
-    const record = recordOf(o.env, o.kind, { ...slot, meta: o.metaExplicit ? o.meta : slot.meta });
-    record.updatedAt = now;
-    const leaseMs = o.leaseMs ?? slot.leaseMs;
-    if (leaseMs !== undefined) Object.assign(record, { leaseMs, expiresAt: now + leaseMs });
+    const fence = Math.max(now, guard.fence + 1);
+    const adopt = o.owner !== undefined && slot.owner === undefined;
+    // A run that adopts a lock without a lease gives it its own: it ends the lock when its
+    // command ends anyway, and its keeper needs a lease to renew.
+    const leaseMs = adopt && slot.leaseMs === undefined ? o.leaseMs : longerLease(slot, o);
+    const meta = o.metaExplicit ? o.meta : slot.meta;
+    const r = await this.#settled(
+      () =>
+        this.store.refresh({
+          env: o.env,
+          kind: o.kind,
+          id: slot.id,
+          seenRvn: slot.rvn,
+          rvn,
+          now,
+          fence,
+          ...(leaseMs !== undefined ? { leaseMs } : {}),
+          ...(o.metaExplicit ? { meta: o.meta } : {}),
+          ...(adopt ? { owner: o.owner } : {}),
+          token: this.newId(),
+        }),
+      o.env,
+      `lock on env ${o.env} may have been refreshed`,
+      (g) => g?.[o.kind]?.rvn === rvn,
+    );
+    if (!r.ok) return { guard: r.guard };
+    const renewed: Slot = { ...slot, meta, renewedAt: now, rvn, fence };
+    if (leaseMs !== undefined) renewed.leaseMs = leaseMs;
+    if (o.owner !== undefined) renewed.owner = o.owner;
+    const record = recordOf(o.env, o.kind, renewed);
     return {
-      held: { record, kind: o.kind, rvn, refreshed: true, superseded: [], sentAt },
+      held: {
+        record,
+        kind: o.kind,
+        rvn,
+        ...(o.owner !== undefined ? { owner: o.owner } : {}),
+        refreshed: true,
+        superseded: [],
+        sentAt,
+      },
       guard: null,
     };
   }
 
-  /** Slots in the way of this request, split into expired ones (to supersede) and a live one. */
-  #blockers(guard: Guard | null, o: AcquireOptions, seen: Map<LockKind, Observation>) {
+  /**
+   * Splits the slots this request meets into the user's own one (to refresh), expired ones (to
+   * supersede) and a live one in the way. A slot kept by another process is in the way even
+   * when it carries the same user: two processes never hold an env at once.
+   */
+  #assess(guard: Guard | null, o: AcquireOptions, seen: Map<LockKind, Observation>) {
     const supersede: Supersede[] = [];
     let blocker: { kind: LockKind; slot: Slot } | undefined;
-    if (!guard) return { supersede, blocker };
+    let mine: Slot | undefined;
+    if (!guard) return { mine, supersede, blocker };
     const kinds: LockKind[] = o.kind === "regular" ? ["regular", "uberlock"] : ["uberlock"];
     for (const kind of kinds) {
       const slot = guard[kind];
-      if (!slot || slot.user === o.user) continue;
+      if (!slot) continue;
+      if (sameUser(slot.user, o.user)) {
+        // The user's own uberlock never blocks their regular lock.
+        if (kind !== o.kind) continue;
+        if (slot.owner === undefined || slot.owner === o.owner) {
+          mine = slot;
+          continue;
+        }
+      }
       if (this.#expired(slot, seen.get(kind))) supersede.push({ kind, id: slot.id, rvn: slot.rvn });
       else blocker ??= { kind, slot };
     }
-    return { supersede, blocker };
+    return { mine, supersede, blocker };
   }
 
   /**
    * The record-version rule of amazon-dynamodb-lock-client: a lease is over only after we have
    * seen the same record version for a whole lease on our own monotonic clock, so a holder
-   * that keeps renewing is safe from any clock skew. A lock whose holder's timestamp is older
-   * than lease + MAX_CLOCK_SKEW_MS on our wall clock is long dead and taken at once.
+   * that keeps renewing is safe from any clock skew. The fast path for long-dead plain locks
+   * (the holder's timestamp older than lease + MAX_CLOCK_SKEW_MS on our wall clock) still
+   * needs the record version seen unchanged for FAST_PATH_WATCH_MS (or the lease, if shorter),
+   * and never applies to a kept lock: its keeper may still be working, with a slow clock.
    */
   #expired(slot: Slot, seen: Observation | undefined): boolean {
-    if (slot.leaseMs === undefined) return false;
-    if (seen && seen.rvn === slot.rvn && this.clock.monotonic() - seen.since >= slot.leaseMs) {
-      return true;
-    }
-    return this.clock.now() > slot.renewedAt + slot.leaseMs + MAX_CLOCK_SKEW_MS;
+    if (slot.leaseMs === undefined || seen?.rvn !== slot.rvn) return false;
+    const watched = this.clock.monotonic() - seen.since;
+    if (watched >= slot.leaseMs) return true;
+    return slot.owner === undefined && watched >= Math.min(slot.leaseMs, FAST_PATH_WATCH_MS) &&
+      this.clock.now() > slot.renewedAt + slot.leaseMs + MAX_CLOCK_SKEW_MS;
   }
 
   #observe(guard: Guard | null, seen: Map<LockKind, Observation>): void {
@@ -349,4 +504,10 @@ export class Locker {
       `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
     return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
   }
+}
+
+/** A re-lock never shortens a lease: the longer of the two, and a lock without one stays so. */
+function longerLease(slot: Slot, o: AcquireOptions): number | undefined {
+  if (slot.leaseMs === undefined) return undefined;
+  return Math.max(slot.leaseMs, o.leaseMs ?? 0);
 }

@@ -39,6 +39,11 @@ export interface Slot {
   rvn: string;
   leaseMs?: number;
   fence: number;
+  /**
+   * The token of the process that keeps this lock alive (`run`); absent for a plain `lock`.
+   * A kept lock is never joined by another process, whatever user it gives.
+   */
+  owner?: string;
 }
 
 /** The per-env guard: the item every conditional write decides on. */
@@ -133,8 +138,13 @@ export function isoSeconds(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** Users compare case-insensitively: `Alice@Example.com` is `alice@example.com`. */
+export function sameUser(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
 /** The guard slot of a newly granted record. */
-export function slotOf(r: LockRecord, rvn: string): Slot {
+export function slotOf(r: LockRecord, rvn: string, owner?: string): Slot {
   const slot: Slot = {
     id: r.id,
     user: r.user,
@@ -145,6 +155,7 @@ export function slotOf(r: LockRecord, rvn: string): Slot {
     fence: r.fence,
   };
   if (r.leaseMs !== undefined) slot.leaseMs = r.leaseMs;
+  if (owner !== undefined) slot.owner = owner;
   return slot;
 }
 

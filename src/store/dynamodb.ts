@@ -18,6 +18,7 @@ import type {
   GrantRequest,
   GrantResult,
   LockStore,
+  RefreshRequest,
   ReleaseRequest,
   ReleaseResult,
   RenewRequest,
@@ -120,7 +121,7 @@ export class DynamoStore implements LockStore {
     const r = req.record;
     const names: Record<string, string> = { "#own": req.kind };
     const values: Item = {
-      ":slot": { M: slotItem(slotOf(r, req.rvn)) },
+      ":slot": { M: slotItem(slotOf(r, req.rvn, req.owner)) },
       ":fence": n(r.fence),
       ":env": s(req.env),
       ":type": s("guard"),
@@ -143,9 +144,13 @@ export class DynamoStore implements LockStore {
         values[":uberRvn"] = s(uberSup.rvn);
         removes.push("#uber");
       } else {
-        conditions.push("(attribute_not_exists(#uber) OR #uber.#user = :user)");
+        // Users compare case-insensitively: slots carry the lower-cased user as `userKey`.
+        conditions.push(
+          "(attribute_not_exists(#uber) OR #uber.userKey = :userKey OR #uber.#user = :user)",
+        );
         names["#user"] = "user";
         values[":user"] = s(r.user);
+        values[":userKey"] = s(r.user.toLowerCase());
       }
     }
     const items: TransactWriteItem[] = [
@@ -187,10 +192,54 @@ export class DynamoStore implements LockStore {
   }
 
   async renew(req: RenewRequest): Promise<RenewResult> {
-    const guardSets = ["#k.rvn = :rvn", "#k.renewedAt = :now"];
-    const recordSets = ["updatedAt = :now"];
     const guardValues: Item = { ":rvn": s(req.rvn), ":now": n(req.now), ":id": s(req.id) };
+    let owner = "attribute_not_exists(#k.#owner)";
+    if (req.owner !== undefined) {
+      owner = "#k.#owner = :owner";
+      guardValues[":owner"] = s(req.owner);
+    }
     const recordValues: Item = { ":now": n(req.now), ":true": { BOOL: true } };
+    const recordSets = ["updatedAt = :now"];
+    if (req.leaseMs !== undefined) {
+      recordSets.push("expiresAt = :exp");
+      recordValues[":exp"] = n(req.now + req.leaseMs);
+    }
+    const failed = await this.#transact("renew", [
+      {
+        Update: {
+          TableName: this.#table,
+          Key: guardKey(req.env),
+          UpdateExpression: "SET #k.rvn = :rvn, #k.renewedAt = :now",
+          ConditionExpression: `#k.id = :id AND ${owner}`,
+          ExpressionAttributeNames: { "#k": req.kind, "#owner": "owner" },
+          ExpressionAttributeValues: guardValues,
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        },
+      },
+      recordUpdate(this.#table, req.id, recordSets, recordValues),
+    ], req.token);
+    return failed === undefined ? { renewed: true } : { renewed: false, guard: failed };
+  }
+
+  async refresh(req: RefreshRequest): Promise<RenewResult> {
+    const guardSets = [
+      "#k.rvn = :rvn",
+      "#k.renewedAt = :now",
+      "#k.fence = :fence",
+      "fence = :fence",
+    ];
+    const recordSets = ["updatedAt = :now", "fence = :fence"];
+    const guardValues: Item = {
+      ":rvn": s(req.rvn),
+      ":seen": s(req.seenRvn),
+      ":now": n(req.now),
+      ":fence": n(req.fence),
+    };
+    const recordValues: Item = {
+      ":now": n(req.now),
+      ":fence": n(req.fence),
+      ":true": { BOOL: true },
+    };
     if (req.leaseMs !== undefined) {
       guardSets.push("#k.leaseMs = :lease");
       guardValues[":lease"] = n(req.leaseMs);
@@ -203,27 +252,26 @@ export class DynamoStore implements LockStore {
       recordSets.push("meta = :meta");
       guardValues[":meta"] = recordValues[":meta"] = s(req.meta);
     }
-    const failed = await this.#transact("renew", [
+    if (req.owner !== undefined) {
+      guardSets.push("#k.#owner = :owner");
+      guardValues[":owner"] = s(req.owner);
+    }
+    const failed = await this.#transact("refresh", [
       {
         Update: {
           TableName: this.#table,
           Key: guardKey(req.env),
           UpdateExpression: `SET ${guardSets.join(", ")}`,
-          ConditionExpression: "#k.id = :id",
-          ExpressionAttributeNames: { "#k": req.kind },
+          ConditionExpression: "#k.rvn = :seen AND fence < :fence",
+          ExpressionAttributeNames: {
+            "#k": req.kind,
+            ...(req.owner !== undefined ? { "#owner": "owner" } : {}),
+          },
           ExpressionAttributeValues: guardValues,
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         },
       },
-      {
-        Update: {
-          TableName: this.#table,
-          Key: { id: s(req.id) },
-          UpdateExpression: `SET ${recordSets.join(", ")}`,
-          ConditionExpression: "active = :true",
-          ExpressionAttributeValues: recordValues,
-        },
-      },
+      recordUpdate(this.#table, req.id, recordSets, recordValues),
     ], req.token);
     return failed === undefined ? { renewed: true } : { renewed: false, guard: failed };
   }
@@ -319,14 +367,22 @@ export class DynamoStore implements LockStore {
   }
 
   async history(env: string, limit: number): Promise<LockRecord[]> {
-    const out = await this.#query({
-      IndexName: HISTORY_INDEX,
-      KeyConditionExpression: "env = :e",
-      ExpressionAttributeValues: { ":e": s(env) },
-      ScanIndexForward: false,
-      Limit: limit,
-    });
-    return (out.Items ?? []).flatMap((i) => parseRecord(i) ?? []);
+    // A page stops at 1 MB, so long records need several pages to reach the limit.
+    const records: LockRecord[] = [];
+    let start: Item | undefined;
+    do {
+      const page = await this.#query({
+        IndexName: HISTORY_INDEX,
+        KeyConditionExpression: "env = :e",
+        ExpressionAttributeValues: { ":e": s(env) },
+        ScanIndexForward: false,
+        Limit: limit - records.length,
+        ExclusiveStartKey: start,
+      });
+      records.push(...(page.Items ?? []).flatMap((i) => parseRecord(i) ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start && records.length < limit);
+    return records;
   }
 
   close(): void {
@@ -482,6 +538,12 @@ export class DynamoStore implements LockStore {
         `DynamoDB is throttling requests to ${table} (${name}), still after retries: try again later`,
       );
     }
+    if (name === "TransactionInProgressException") {
+      // The first attempt with this token is still being applied: its outcome is unknown.
+      return unavailable(
+        `DynamoDB was still applying an earlier attempt of this ${action} (${name}): try again later`,
+      );
+    }
     const status = err.$metadata?.httpStatusCode;
     if (status !== undefined && status >= 500) {
       return unavailable(
@@ -524,6 +586,24 @@ function sdkLogger(onWarning: (line: string) => void) {
   };
 }
 
+/** Updates an active lock record (a renewal or refresh of the lock it stands for). */
+function recordUpdate(
+  table: string,
+  id: string,
+  sets: string[],
+  values: Item,
+): TransactWriteItem {
+  return {
+    Update: {
+      TableName: table,
+      Key: { id: s(id) },
+      UpdateExpression: `SET ${sets.join(", ")}`,
+      ConditionExpression: "active = :true",
+      ExpressionAttributeValues: values,
+    },
+  };
+}
+
 // --- Item mapping: the eight seed attributes keep their names and types.
 
 const s = (v: string): AttributeValue => ({ S: v });
@@ -559,8 +639,10 @@ function slotItem(slot: Slot): Item {
     renewedAt: n(slot.renewedAt),
     rvn: s(slot.rvn),
     fence: n(slot.fence),
+    userKey: s(slot.user.toLowerCase()),
   };
   if (slot.leaseMs !== undefined) item.leaseMs = n(slot.leaseMs);
+  if (slot.owner !== undefined) item.owner = s(slot.owner);
   return item;
 }
 
@@ -612,6 +694,8 @@ function parseSlot(v: AttributeValue | undefined): Slot | undefined {
   };
   const leaseMs = num(m.leaseMs);
   if (leaseMs !== undefined) slot.leaseMs = leaseMs;
+  const owner = str(m.owner);
+  if (owner !== undefined) slot.owner = owner;
   return slot;
 }
 

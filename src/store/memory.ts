@@ -1,8 +1,10 @@
-import { type Guard, type LockKind, type LockRecord, slotOf } from "../core/model.ts";
+import { FailureError } from "../core/errors.ts";
+import { type Guard, type LockKind, type LockRecord, sameUser, slotOf } from "../core/model.ts";
 import type {
   GrantRequest,
   GrantResult,
   LockStore,
+  RefreshRequest,
   ReleaseRequest,
   ReleaseResult,
   RenewRequest,
@@ -13,7 +15,8 @@ import type {
 export class MemoryStore implements LockStore {
   #guards = new Map<string, Guard>();
   #records = new Map<string, LockRecord>();
-  #tokens = new Set<string>();
+  /** Tokens of the writes that succeeded, with their parameters, as DynamoDB keeps them. */
+  #tokens = new Map<string, string>();
   requests = 0;
 
   init(): Promise<boolean> {
@@ -23,8 +26,10 @@ export class MemoryStore implements LockStore {
 
   grant(req: GrantRequest): Promise<GrantResult> {
     this.requests++;
+    const repeated = this.#repeated(req);
+    if (repeated instanceof Error) return Promise.reject(repeated);
+    if (repeated) return ok({ granted: true });
     const guard = this.#guards.get(req.env);
-    if (this.#tokens.has(req.token)) return ok({ granted: true });
     const current = guard ?? { env: req.env, fence: 0 };
     const supersedes = (kind: LockKind) => req.supersede.find((s) => s.kind === kind);
     const own = current[req.kind];
@@ -36,10 +41,10 @@ export class MemoryStore implements LockStore {
       const uber = current.uberlock;
       uberOk = uberSup
         ? uber?.rvn === uberSup.rvn
-        : uber === undefined || uber.user === req.record.user;
+        : uber === undefined || sameUser(uber.user, req.record.user);
     }
     if (!ownOk || !uberOk || !(current.fence < req.record.fence)) {
-      return ok({ granted: false, guard: guard ? structuredClone(guard) : null });
+      return ok({ granted: false, guard: this.#current(req.env) });
     }
     const r = req.record;
     const next: Guard = structuredClone(current);
@@ -51,42 +56,65 @@ export class MemoryStore implements LockStore {
       }
     }
     next.fence = r.fence;
-    next[req.kind] = slotOf(r, req.rvn);
+    next[req.kind] = slotOf(r, req.rvn, req.owner);
     this.#guards.set(req.env, next);
     this.#records.set(r.id, structuredClone(r));
-    this.#tokens.add(req.token);
+    this.#done(req);
     return ok({ granted: true });
   }
 
   renew(req: RenewRequest): Promise<RenewResult> {
     this.requests++;
-    if (this.#tokens.has(req.token)) return ok({ renewed: true });
+    const repeated = this.#repeated(req);
+    if (repeated instanceof Error) return Promise.reject(repeated);
+    if (repeated) return ok({ renewed: true });
     const guard = this.#guards.get(req.env);
     const slot = guard?.[req.kind];
     const record = this.#records.get(req.id);
-    if (!slot || slot.id !== req.id || !record?.active) {
-      return ok({ renewed: false, guard: guard ? structuredClone(guard) : null });
+    if (!slot || slot.id !== req.id || slot.owner !== req.owner || !record?.active) {
+      return ok({ renewed: false, guard: this.#current(req.env) });
     }
     slot.rvn = req.rvn;
     slot.renewedAt = req.now;
     record.updatedAt = req.now;
+    if (req.leaseMs !== undefined) record.expiresAt = req.now + req.leaseMs;
+    this.#done(req);
+    return ok({ renewed: true });
+  }
+
+  refresh(req: RefreshRequest): Promise<RenewResult> {
+    this.requests++;
+    const repeated = this.#repeated(req);
+    if (repeated instanceof Error) return Promise.reject(repeated);
+    if (repeated) return ok({ renewed: true });
+    const guard = this.#guards.get(req.env);
+    const slot = guard?.[req.kind];
+    const record = this.#records.get(req.id);
+    if (
+      !guard || !slot || slot.rvn !== req.seenRvn || !(guard.fence < req.fence) ||
+      !record?.active
+    ) return ok({ renewed: false, guard: this.#current(req.env) });
+    Object.assign(slot, { rvn: req.rvn, renewedAt: req.now, fence: req.fence });
+    guard.fence = req.fence;
+    Object.assign(record, { updatedAt: req.now, fence: req.fence });
     if (req.leaseMs !== undefined) {
       slot.leaseMs = record.leaseMs = req.leaseMs;
       record.expiresAt = req.now + req.leaseMs;
     }
     if (req.meta !== undefined) slot.meta = record.meta = req.meta;
-    this.#tokens.add(req.token);
+    if (req.owner !== undefined) slot.owner = req.owner;
+    this.#done(req);
     return ok({ renewed: true });
   }
 
   release(req: ReleaseRequest): Promise<ReleaseResult> {
     this.requests++;
-    if (this.#tokens.has(req.token)) return ok({ released: true });
+    const repeated = this.#repeated(req);
+    if (repeated instanceof Error) return Promise.reject(repeated);
+    if (repeated) return ok({ released: true });
     const guard = this.#guards.get(req.env);
     const holds = req.targets.every((t) => guard?.[t.kind]?.id === t.id);
-    if (!guard || !holds) {
-      return ok({ released: false, guard: guard ? structuredClone(guard) : null });
-    }
+    if (!guard || !holds) return ok({ released: false, guard: this.#current(req.env) });
     for (const t of req.targets) {
       delete guard[t.kind];
       const record = this.#records.get(t.id)!;
@@ -98,14 +126,13 @@ export class MemoryStore implements LockStore {
         ...(req.forced ? { forced: true } : {}),
       });
     }
-    this.#tokens.add(req.token);
+    this.#done(req);
     return ok({ released: true });
   }
 
   guard(env: string): Promise<Guard | null> {
     this.requests++;
-    const guard = this.#guards.get(env);
-    return ok(guard ? structuredClone(guard) : null);
+    return ok(this.#current(env));
   }
 
   record(id: string): Promise<LockRecord | null> {
@@ -129,6 +156,36 @@ export class MemoryStore implements LockStore {
   }
 
   close(): void {}
+
+  /** The guard as a failed condition returns it. */
+  #current(env: string): Guard | null {
+    const guard = this.#guards.get(env);
+    return guard ? structuredClone(guard) : null;
+  }
+
+  /**
+   * A token of a write that succeeded: the same request again succeeds without changing
+   * anything; other parameters under the same token are refused, as DynamoDB refuses them.
+   */
+  #repeated(req: { token: string }): boolean | Error {
+    const seen = this.#tokens.get(req.token);
+    if (seen === undefined) return false;
+    if (seen !== params(req)) {
+      return new FailureError(
+        "DynamoDB TransactWriteItems failed: IdempotentParameterMismatchException: the token was used with other parameters",
+      );
+    }
+    return true;
+  }
+
+  #done(req: { token: string }): void {
+    this.#tokens.set(req.token, params(req));
+  }
+}
+
+function params(req: { token: string }): string {
+  const { token: _, ...rest } = req;
+  return JSON.stringify(rest);
 }
 
 function ok<T>(value: T): Promise<T> {

@@ -13,6 +13,8 @@ export interface GrantRequest {
   /** The new record, `active: true`, with its proposed fence. */
   record: LockRecord;
   rvn: string;
+  /** The process token that will keep the lock alive (`run`); absent for a plain lock. */
+  owner?: string;
   supersede: Supersede[];
   /** Idempotency token: the same logical attempt retried must carry the same token. */
   token: string;
@@ -23,19 +25,45 @@ export type GrantResult =
   /** The condition failed: `guard` is the state that made it fail (null: no guard yet). */
   | { granted: false; guard: Guard | null };
 
+/** A keeper's heartbeat: moves the record version on while `id` holds the slot for `owner`. */
 export interface RenewRequest {
   env: string;
   kind: LockKind;
   id: string;
+  /** The keeping process; absent: only while no process keeps the slot. */
+  owner?: string;
   rvn: string;
   now: number;
+  /** The held lease, to keep the record's `expiresAt` current. */
   leaseMs?: number;
-  /** Only when given explicitly: meta defaults apply to new locks only. */
-  meta?: string;
   token: string;
 }
 
 export type RenewResult = { renewed: true } | { renewed: false; guard: Guard | null };
+
+/**
+ * A re-lock by the holder (or a `run` adopting the user's plain lock): same record, a new
+ * record version and a new fence, applied only while the slot still has the record version
+ * the caller decided on.
+ */
+export interface RefreshRequest {
+  env: string;
+  kind: LockKind;
+  id: string;
+  /** The slot's record version the decision was made on. */
+  seenRvn: string;
+  rvn: string;
+  now: number;
+  /** Greater than the guard's fence: a refreshed lock is a new grant for fencing. */
+  fence: number;
+  /** The lease after the refresh (never shorter than before; absent: lasts until released). */
+  leaseMs?: number;
+  /** Only when given explicitly: meta defaults apply to new locks only. */
+  meta?: string;
+  /** Set by a `run` that adopts the lock: from then on no other process joins it. */
+  owner?: string;
+  token: string;
+}
 
 export interface ReleaseTarget {
   kind: LockKind;
@@ -59,15 +87,18 @@ export type ReleaseResult = { released: true } | { released: false; guard: Guard
  *
  * A grant succeeds only when, atomically:
  * - the requested kind's slot is empty, or holds exactly the superseded record version;
- * - for a regular lock, the uberlock slot is empty, held by the same user, or superseded;
+ * - for a regular lock, the uberlock slot is empty, held by the same user (compared
+ *   case-insensitively), or superseded;
  * - the proposed fence is greater than the guard's fence.
  */
 export interface LockStore {
   /** Creates the table and indexes if missing; returns false when it already existed. */
   init(): Promise<boolean>;
   grant(req: GrantRequest): Promise<GrantResult>;
-  /** Refreshes a held slot (re-lock, heartbeat): succeeds only while `id` still holds it. */
+  /** A keeper's heartbeat: succeeds only while `id` still holds the slot for its owner. */
   renew(req: RenewRequest): Promise<RenewResult>;
+  /** A re-lock: succeeds only while the slot still has `seenRvn` and the fence is higher. */
+  refresh(req: RefreshRequest): Promise<RenewResult>;
   /** Ends the targets: succeeds only while each target still holds its slot. */
   release(req: ReleaseRequest): Promise<ReleaseResult>;
   /** Strongly consistent read of an env's guard. */

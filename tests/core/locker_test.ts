@@ -4,6 +4,7 @@ import { ManualClock, type Sleep } from "../../src/core/clock.ts";
 import { NotAcquiredError } from "../../src/core/errors.ts";
 import {
   type AcquireOptions,
+  FAST_PATH_WATCH_MS,
   type Held,
   Locker,
   MAX_CLOCK_SKEW_MS,
@@ -129,16 +130,77 @@ Deno.test("lease takeover follows the record-version rule", async (t) => {
     },
   );
 
-  await t.step("a long-dead lock is taken at once, without waiting a lease", async () => {
-    const w = world();
-    await w.hold();
-    w.state.alive = false;
-    w.clock.advance(LEASE + MAX_CLOCK_SKEW_MS + 1000);
-    const waiter = w.waiter(0);
-    const start = w.clock.monotonic();
-    const held = await waiter.acquire(options("waiter", { timeoutMs: 0 }));
-    assert.equal(w.clock.monotonic(), start);
-    assert.deepEqual(held.superseded, [w.state.held!.record.id]);
+  await t.step(
+    "a long-dead plain lock is taken after a short watch, not a whole lease; --no-wait never",
+    async () => {
+      const clock = new ManualClock();
+      const store = new MemoryStore();
+      const locker = new Locker(store, clock, clock.sleep);
+      const longLease = 60 * 60_000;
+      const old = await locker.acquire(options("holder", { leaseMs: longLease, timeoutMs: 0 }));
+      clock.advance(longLease + MAX_CLOCK_SKEW_MS + 1000);
+      await assert.rejects(locker.acquire(options("waiter", { timeoutMs: 0 })), NotAcquiredError);
+      const start = clock.monotonic();
+      const held = await locker.acquire(options("waiter", { timeoutMs: longLease }));
+      const waited = clock.monotonic() - start;
+      assert.ok(
+        waited >= FAST_PATH_WATCH_MS && waited <= FAST_PATH_WATCH_MS + INTERVAL,
+        `waited ${waited} ms`,
+      );
+      assert.deepEqual(held.superseded, [old.record.id]);
+    },
+  );
+
+  await t.step(
+    "a holder whose clock is 13 minutes slow is never taken over while it renews",
+    async () => {
+      // A run keeps a 2-minute lease, renewing every 40 s; a plain holder re-locks as often.
+      for (const owner of ["run-process", undefined]) {
+        const lease = 120_000;
+        const clock = new ManualClock();
+        const store = new MemoryStore();
+        const slow = clock.skewed(-13 * 60_000);
+        const holder = new Locker(store, slow, clock.sleep);
+        const holderOptions = options("holder", {
+          leaseMs: lease,
+          timeoutMs: 0,
+          ...(owner ? { owner } : {}),
+        });
+        let held = await holder.acquire(holderOptions);
+        let renewals = 0;
+        const sleep: Sleep = async (ms) => {
+          const end = clock.monotonic() + ms;
+          while (clock.monotonic() < end) {
+            clock.advance(1000);
+            if (clock.monotonic() % (lease / 3) === 0) {
+              if (owner) assert.equal(await holder.renew(held), true);
+              else held = await holder.acquire(holderOptions);
+              renewals++;
+            }
+          }
+        };
+        const waiter = new Locker(store, clock, sleep);
+        await assert.rejects(
+          waiter.acquire(options("waiter", { timeoutMs: 10 * lease })),
+          NotAcquiredError,
+        );
+        assert.ok(renewals >= 29, `renewals: ${renewals}`);
+        assert.deepEqual((await store.active()).map((r) => r.user), ["holder"]);
+      }
+    },
+  );
+
+  await t.step("a dead kept lock is taken over after a whole lease, never early", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore();
+    const locker = new Locker(store, clock, clock.sleep);
+    const lease = 5 * 60_000;
+    await locker.acquire(options("holder", { leaseMs: lease, timeoutMs: 0, owner: "p1" }));
+    clock.advance(lease + MAX_CLOCK_SKEW_MS + 1000);
+    const start = clock.monotonic();
+    await locker.acquire(options("waiter", { timeoutMs: 2 * lease }));
+    const waited = clock.monotonic() - start;
+    assert.ok(waited >= lease && waited <= lease + INTERVAL, `waited ${waited} ms`);
   });
 
   await t.step("a lock without a lease is never taken over", async () => {

@@ -216,6 +216,134 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     store.close();
   });
 
+  await t.step("a re-lock hands out a new, higher fence and never a shorter lease", async () => {
+    const { store, clock, locker } = await fresh();
+    const first = await locker.acquire(options("FENCE", "alice", { leaseMs: 60_000 }));
+    clock.advance(1000);
+    const again = await locker.acquire(options("FENCE", "alice", { leaseMs: 3_000 }));
+    assert.equal(again.record.id, first.record.id);
+    assert.ok(again.record.fence > first.record.fence, `${again.record.fence}`);
+    assert.equal(again.record.leaseMs, 60_000);
+    const stored = await store.record(first.record.id);
+    assert.deepEqual([stored?.fence, stored?.leaseMs], [again.record.fence, 60_000]);
+    const guard = await store.guard("FENCE");
+    assert.deepEqual([guard?.fence, guard?.regular?.fence, guard?.regular?.leaseMs], [
+      again.record.fence,
+      again.record.fence,
+      60_000,
+    ]);
+    // A lock without a lease stays without one.
+    await locker.acquire(options("FOREVER", "alice"));
+    const relocked = await locker.acquire(options("FOREVER", "alice", { leaseMs: 3_000 }));
+    assert.equal(relocked.record.leaseMs, undefined);
+    assert.equal((await store.guard("FOREVER"))?.regular?.leaseMs, undefined);
+    store.close();
+  });
+
+  await t.step("a kept lock is not joined by another process of the same user", async () => {
+    const { store, locker } = await fresh();
+    const kept = await locker.acquire(options("KEPT", "ci@example.com", {
+      owner: "process-1",
+      leaseMs: 60_000,
+    }));
+    assert.equal((await store.guard("KEPT"))?.regular?.owner, "process-1");
+    for (const owner of ["process-2", undefined]) {
+      const e = await locker.acquire(options("KEPT", "ci@example.com", owner ? { owner } : {}))
+        .then(() => undefined, (e) => e);
+      assert.ok(e instanceof NotAcquiredError, String(e));
+    }
+    // Its keeper renews it; a renewal under another owner or none is refused.
+    assert.equal(await locker.renew(kept), true);
+    assert.equal(await locker.renew({ ...kept, owner: "process-2" }), false);
+    const { owner: _, ...unowned } = kept;
+    assert.equal(await locker.renew(unowned), false);
+    const active = await locker.list("KEPT");
+    assert.deepEqual(active.map((r) => r.id), [kept.record.id]);
+    store.close();
+  });
+
+  await t.step("a refresh applies only to the record version it was decided on", async () => {
+    const { store, clock } = await fresh();
+    const locker = new Locker(store, clock, clock.sleep);
+    const held = await locker.acquire(options("RVN", "alice", { leaseMs: 60_000 }));
+    const guard = (await store.guard("RVN"))!;
+    const request = {
+      env: "RVN",
+      kind: "regular" as const,
+      id: held.record.id,
+      seenRvn: "not-the-current-one",
+      rvn: crypto.randomUUID(),
+      now: clock.now(),
+      fence: guard.fence + 1,
+      token: crypto.randomUUID(),
+    };
+    const stale = await store.refresh(request);
+    assert.equal(stale.renewed, false);
+    assert.equal(!stale.renewed && stale.guard?.regular?.rvn, held.rvn);
+    const lowFence = await store.refresh({ ...request, seenRvn: held.rvn, fence: guard.fence });
+    assert.equal(lowFence.renewed, false);
+    const ok = await store.refresh({ ...request, seenRvn: held.rvn, owner: "process-1" });
+    assert.equal(ok.renewed, true);
+    assert.equal((await store.guard("RVN"))?.regular?.owner, "process-1");
+    store.close();
+  });
+
+  await t.step("users compare case-insensitively", async () => {
+    const { store, locker } = await fresh();
+    await locker.acquire(options("CASE", "Alice@Example.com", { kind: "uberlock" }));
+    // The uberlock's holder takes regular locks under it, whatever the case of the email.
+    const regular = await locker.acquire(options("CASE", "alice@example.com"));
+    const again = await locker.acquire(options("CASE", "ALICE@example.com"));
+    assert.equal(again.record.id, regular.record.id);
+    const released = await locker.release({
+      env: "CASE",
+      user: "alice@EXAMPLE.com",
+      onlyUberlock: false,
+      force: false,
+    });
+    assert.equal(released.length, 2);
+    store.close();
+  });
+
+  await t.step("a token reused with other parameters is refused, as DynamoDB does", async () => {
+    const { store, clock, locker } = await fresh();
+    const held = await locker.acquire(options("TOKEN", "alice", { leaseMs: 60_000 }));
+    const request = {
+      env: "TOKEN",
+      kind: "regular" as const,
+      id: held.record.id,
+      rvn: crypto.randomUUID(),
+      now: clock.now(),
+      leaseMs: 60_000,
+      token: crypto.randomUUID(),
+    };
+    assert.equal((await store.renew(request)).renewed, true);
+    // The same request again (a retry after a lost answer) succeeds without a change.
+    assert.equal((await store.renew(request)).renewed, true);
+    await assert.rejects(
+      store.renew({ ...request, rvn: crypto.randomUUID() }),
+      /IdempotentParameterMismatch/,
+    );
+    assert.equal((await store.guard("TOKEN"))?.regular?.rvn, request.rvn);
+    store.close();
+  });
+
+  await t.step("history follows pages up to the limit", async () => {
+    const { store, clock, locker } = await fresh();
+    // 2048 three-byte characters: about 6 KB a record, so 200 need more than one 1 MB page.
+    const meta = "€".repeat(2048);
+    for (let i = 0; i < 200; i++) {
+      clock.advance(1000);
+      await locker.acquire(options("PAGES", "alice", { meta }));
+      await locker.release({ env: "PAGES", user: "alice", onlyUberlock: false, force: false });
+    }
+    const history = await locker.history("PAGES", 200);
+    assert.equal(history.length, 200);
+    assert.ok(history.every((r, i) => i === 0 || r.createdAt < history[i - 1].createdAt));
+    assert.equal((await locker.history("PAGES", 150)).length, 150);
+    store.close();
+  });
+
   await t.step(
     "a lease that ran out is superseded in the same request that grants the next",
     async () => {

@@ -10,6 +10,12 @@ import type { SlackIdentity } from "./identity.ts";
 
 /** The seed's meta for locks taken in Slack; text after the env replaces it. */
 const DEFAULT_META = "Slack";
+/** Slack's limit for the text of a section, and of each text in a context block. */
+const MAX_BLOCK_TEXT = 3000;
+/** Fallback text: Slack truncates it at 40,000 characters and advises at most 4,000. */
+const MAX_FALLBACK_TEXT = 4000;
+/** All block text of one message: Slack refuses much longer ones (`msg_blocks_too_long`). */
+const MAX_MESSAGE_TEXT = 12_000;
 /** Button on a lock answer: releases the clicker's locks on the env (value = env). */
 export const RELEASE_ACTION = "release";
 /** Button on an uberlock answer: releases only the clicker's uberlock (value = env). */
@@ -91,7 +97,7 @@ export function parseSlashText(raw: string): SlashCommand {
         ? { name: "leases" }
         : { name: "leases", env: parseEnv(envWord) };
     default:
-      return problem(`unknown command \`${esc(truncate(word, 40))}\``);
+      return problem(`unknown command \`${escCut(word, 40)}\``);
   }
 }
 
@@ -213,11 +219,7 @@ function refusal(
   const text = `:no_entry_sign: Only the holder can release *${env}* with this button: you (${
     whoText(who)
   }) hold no active ${what} there. ${heldBy}`;
-  return {
-    response_type: "ephemeral",
-    text: plain(text),
-    blocks: [section(text), ...identityNote(who)],
-  };
+  return message("ephemeral", text, [section(text), ...identityNote(who)]);
 }
 
 function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
@@ -231,26 +233,21 @@ function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
       whoText(who)
     }*: nobody else can take a new lock until it is released`
     : `:lock: *${r.env}* locked by *${whoText(who)}*`;
-  const details = [`meta: ${esc(truncate(r.meta, 1000))}`, `since ${slackDate(r.createdAt)}`];
-  details.push(`fence ${r.fence}`);
-  return {
-    response_type: "in_channel",
-    text: plain(`${headline} (meta: ${esc(truncate(r.meta, 200))})`),
-    blocks: [
-      section(headline),
-      context(details.join(" · ")),
-      ...identityNote(who),
-      {
-        type: "actions",
-        elements: [{
-          type: "button",
-          text: { type: "plain_text", text: "Release" },
-          action_id: uber ? RELEASE_UBERLOCK_ACTION : RELEASE_ACTION,
-          value: r.env,
-        }],
-      },
-    ],
-  };
+  const details = `since ${slackDate(r.createdAt)} · fence ${r.fence} · meta: `;
+  return message("in_channel", `${headline} (meta: ${escCut(r.meta, 200)})`, [
+    section(headline),
+    context(`${details}${escCut(r.meta, MAX_BLOCK_TEXT - details.length)}`),
+    ...identityNote(who),
+    {
+      type: "actions",
+      elements: [{
+        type: "button",
+        text: { type: "plain_text", text: "Release" },
+        action_id: uber ? RELEASE_UBERLOCK_ACTION : RELEASE_ACTION,
+        value: r.env,
+      }],
+    },
+  ]);
 }
 
 function heldByMessage(
@@ -259,74 +256,66 @@ function heldByMessage(
   who: SlackIdentity,
 ): SlackMessage {
   const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
-  const text = `:no_entry: *${env}* is held by *${esc(holder.slot.user)}* (${what} since ${
+  const head = `:no_entry: *${env}* is held by *${esc(holder.slot.user)}* (${what} since ${
     slackDate(holder.slot.createdAt)
-  })\n>${esc(truncate(holder.slot.meta, 1000))}`;
+  })\n>`;
+  const text = `${head}${escCut(holder.slot.meta, MAX_BLOCK_TEXT - head.length)}`;
   const hint = `Nothing was changed. Try again when it is released (\`leases ${env}\` shows it).`;
-  return {
-    response_type: "ephemeral",
-    text: plain(text),
-    blocks: [section(text), context(hint), ...identityNote(who)],
-  };
+  return message("ephemeral", text, [section(text), context(hint), ...identityNote(who)]);
 }
 
 function releasedMessage(env: string, released: LockRecord[], who: SlackIdentity): SlackMessage {
   const kinds = released.map((r) => (r.uberlock ? "uberlock" : "lock")).join(" and ");
   const text = `:unlock: *${env}* ${kinds} released by *${whoText(who)}*`;
   const ids = released.map((r) => `id ${r.id}`).join(" · ");
-  return {
-    response_type: "in_channel",
-    text: plain(text),
-    blocks: [section(text), context(ids)],
-  };
+  return message("in_channel", text, [section(text), context(ids)]);
 }
 
-function notHeldMessage(message: string, who: SlackIdentity): SlackMessage {
-  const text = `:warning: ${esc(message)}`;
-  return {
-    response_type: "ephemeral",
-    text: plain(text),
-    blocks: [section(text), ...identityNote(who)],
-  };
+function notHeldMessage(error: string, who: SlackIdentity): SlackMessage {
+  const text = `:warning: ${esc(error)}`;
+  return message("ephemeral", text, [section(text), ...identityNote(who)]);
 }
 
 function leasesMessage(env: string | undefined, locks: LockRecord[]): SlackMessage {
   const where = env ? ` on *${env}*` : "";
   if (locks.length === 0) {
     const text = `No active locks${where}`;
-    return { response_type: "ephemeral", text: plain(text), blocks: [section(text)] };
+    return message("ephemeral", text, [section(text)]);
   }
   const lines = locks.map((r) => {
     const kind = r.uberlock ? ":rotating_light: uberlock" : ":lock: lock";
     const parts = [
       `*${r.env}* ${kind} by *${esc(r.user)}* since ${slackDate(r.createdAt)}`,
-      `meta: ${esc(truncate(r.meta, 300))}`,
+      ...(r.expiresAt !== undefined ? [`lease until ${slackDate(r.expiresAt)}`] : []),
+      `meta: ${escCut(r.meta, 300)}`,
     ];
-    if (r.expiresAt !== undefined) parts.push(`lease until ${slackDate(r.expiresAt)}`);
-    return `• ${parts.join(" · ")}`;
+    return fit(`• ${parts.join(" · ")}`, CHUNK);
   });
   const header = `Active locks${where}: ${locks.length}`;
-  // A section holds at most 3000 characters and a message at most 50 blocks.
+  // Sections of at most CHUNK characters, and the whole message short enough for Slack.
   const blocks: Block[] = [section(header)];
+  let total = header.length;
   let chunk = "";
+  let shown = 0;
   for (const line of lines) {
-    if (chunk && chunk.length + line.length + 1 > 2900) {
+    if (total + line.length + 1 > MAX_MESSAGE_TEXT - 200 || blocks.length >= 45) break;
+    if (chunk && chunk.length + line.length + 1 > CHUNK) {
       blocks.push(section(chunk));
       chunk = "";
     }
     chunk = chunk ? `${chunk}\n${line}` : line;
+    total += line.length + 1;
+    shown++;
   }
   if (chunk) blocks.push(section(chunk));
-  if (blocks.length > 45) {
-    blocks.splice(44);
-    blocks.push(context("…and more: use `daplaya locks` for the full list"));
+  if (shown < lines.length) {
+    blocks.push(context(`…and ${lines.length - shown} more: \`daplaya locks\` lists them all`));
   }
-  return {
-    response_type: "ephemeral",
-    text: plain(`${header}\n${lines.slice(0, 20).join("\n")}`),
-    blocks,
-  };
+  return message("ephemeral", `${header}\n${lines.slice(0, shown).join("\n")}`, blocks);
 }
+
+/** Lines of a list are gathered into sections of at most this many characters. */
+const CHUNK = 2900;
 
 function unknownState(
   action: "lock" | "release" | "leases",
@@ -344,7 +333,7 @@ function unknownState(
     } or check with \`${command} leases ${env}\`.`;
   const error = timeout ? "deadline" : (e as Error)?.message ?? String(e);
   return {
-    message: { response_type: "ephemeral", text: plain(text), blocks: [section(text)] },
+    message: message("ephemeral", text, [section(text)]),
     result: "unknown",
     ...(env ? { env } : {}),
     error: error.split("\n")[0],
@@ -355,28 +344,23 @@ function helpMessage(command: string, problem?: string): SlackMessage {
   const c = command;
   const usage = [
     `*${c}* — a deploy lock per environment, shared with the \`daplaya\` CLI`,
-    `\`${c} lock <ENV> [META]\` take the lock on ENV (never waits: if someone holds it, you are told who)`,
-    `\`${c} uberlock <ENV> [META]\` break-glass freeze: nobody else can take a new lock on ENV`,
-    `\`${c} release <ENV>\` release your lock(s) on ENV`,
+    `\`${c} lock &lt;ENV&gt; [META]\` take the lock on ENV (never waits: if someone holds it, you are told who)`,
+    `\`${c} uberlock &lt;ENV&gt; [META]\` break-glass freeze: nobody else can take a new lock on ENV`,
+    `\`${c} release &lt;ENV&gt;\` release your lock(s) on ENV`,
     `\`${c} leases [ENV]\` list the active locks`,
     `\`${c} help\` this help`,
     `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
   ].join("\n");
   const blocks = problem ? [section(`:warning: ${problem}`), section(usage)] : [section(usage)];
-  return {
-    response_type: "ephemeral",
-    text: plain(problem ? `${problem}\n${usage}` : usage),
-    blocks,
-  };
+  return message("ephemeral", problem ? `${problem}\n${usage}` : usage, blocks);
 }
 
-export function errorReply(message: string, command: string): SlackMessage {
-  const text = `:warning: ${esc(message)}`;
-  return {
-    response_type: "ephemeral",
-    text: plain(text),
-    blocks: [section(text), context(`\`${command} help\` shows the commands`)],
-  };
+export function errorReply(error: string, command: string): SlackMessage {
+  const text = `:warning: ${esc(error)}`;
+  return message("ephemeral", text, [
+    section(text),
+    context(`\`${command} help\` shows the commands`),
+  ]);
 }
 
 /** Says why the lock's user is `slack:<id>` and not an email. */
@@ -423,15 +407,54 @@ function plain(text: string): string {
   return text.replace(/<!date\^\d+\^[^|>]*\|([^>]*)>/g, "$1").replace(/:[a-z_]+: /g, "");
 }
 
+/** A message; its fallback text is `text` without dates and emoji codes, cut to Slack's limit. */
+function message(
+  responseType: SlackMessage["response_type"],
+  text: string,
+  blocks: Block[],
+): SlackMessage {
+  return { response_type: responseType, text: fit(plain(text), MAX_FALLBACK_TEXT), blocks };
+}
+
+/** Texts are cut to Slack's limit here, whatever built them (`fit` keeps entities whole). */
 function section(text: string): Block {
-  return { type: "section", text: { type: "mrkdwn", text } };
+  return { type: "section", text: { type: "mrkdwn", text: fit(text, MAX_BLOCK_TEXT) } };
 }
 
 function context(text: string): Block {
-  return { type: "context", elements: [{ type: "mrkdwn", text }] };
+  return { type: "context", elements: [{ type: "mrkdwn", text: fit(text, MAX_BLOCK_TEXT) }] };
 }
 
-function truncate(s: string, max: number): string {
-  const chars = [...s];
-  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : s;
+/**
+ * Escapes `raw` for mrkdwn and cuts the result to at most `max` characters (UTF-16 units, as
+ * Slack counts): whole characters and whole entities only, ending in "…" when cut. Limits apply
+ * to what is sent, so the cut comes after escaping (`&` is sent as the 5 characters `&amp;`).
+ */
+export function escCut(raw: string, max: number): string {
+  const escaped = esc(raw);
+  if (escaped.length <= max) return escaped;
+  let out = "";
+  for (const ch of raw) {
+    const e = esc(ch);
+    if (out.length + e.length > max - 1) break;
+    out += e;
+  }
+  return max > 0 ? `${out}…` : "";
+}
+
+/**
+ * Cuts mrkdwn we built to at most `max` characters, never inside an entity (`&amp;`), a
+ * `<…>` token (a date) or a surrogate pair; ends in "…" when cut.
+ */
+export function fit(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = Math.max(0, max - 1);
+  const amp = text.lastIndexOf("&", cut - 1);
+  const semi = amp < 0 ? -1 : text.indexOf(";", amp);
+  if (amp >= 0 && (semi < 0 || semi >= cut)) cut = amp;
+  const open = text.lastIndexOf("<", cut - 1);
+  if (open > text.lastIndexOf(">", cut - 1)) cut = open;
+  const code = text.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut--;
+  return max > 0 ? `${text.slice(0, cut)}…` : "";
 }

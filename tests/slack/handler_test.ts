@@ -1,7 +1,8 @@
 /**
  * The Slack handler in-process on the in-memory store: the paths a real DynamoDB and a real
- * Slack rarely take (no bot token, store failures, a slow users.info, a deadline). The real
- * process against DynamoDB Local is tests/slack/serve_test.ts.
+ * Slack rarely take (no bot token, store failures, a slow users.info, a deadline, worst-case
+ * text). Slack's Web API and response_url are a real local HTTP server, never a mocked fetch.
+ * The real process against DynamoDB Local is tests/slack/serve_test.ts.
  */
 import assert from "node:assert/strict";
 import { realSleep, systemClock } from "../../src/core/clock.ts";
@@ -14,6 +15,68 @@ import { MemoryStore } from "../../src/store/memory.ts";
 const SECRET = "handler-test-secret";
 const BOT_TOKEN = "xoxb-handler-test";
 const encoder = new TextEncoder();
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** How the fake users.info answers for one Slack user id (default: an email made of the id). */
+type UserAnswer =
+  | { email: string; delayMs?: number }
+  | { delayMs: number }
+  | { status: number }
+  | { error: string }
+  | { noEmail: true };
+
+/** A fake Slack Web API on loopback: users.info per user, and response_url sinks. */
+function startFakeSlack(users: Record<string, UserAnswer> = {}) {
+  const lookups: string[] = [];
+  const posts = new Map<string, Json[]>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/api/users.info") {
+      const user = url.searchParams.get("user") ?? "";
+      lookups.push(user);
+      if (req.headers.get("authorization") !== `Bearer ${BOT_TOKEN}`) {
+        return Response.json({ ok: false, error: "invalid_auth" });
+      }
+      const a = users[user] ?? { email: `${user.toLowerCase()}@example.com` };
+      if ("delayMs" in a && a.delayMs) {
+        await new Promise((r) => setTimeout(r, a.delayMs));
+      }
+      if ("status" in a) return new Response("busy", { status: a.status });
+      if ("error" in a) return Response.json({ ok: false, error: a.error });
+      const profile = "email" in a ? { email: a.email } : {};
+      return Response.json({ ok: true, user: { id: user, profile } });
+    }
+    const m = url.pathname.match(/^\/response\/(\w+)$/);
+    if (m && req.method === "POST") {
+      posts.set(m[1], [...posts.get(m[1]) ?? [], await req.json()]);
+      return new Response("ok");
+    }
+    await req.body?.cancel();
+    return new Response("not found", { status: 404 });
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    base,
+    apiUrl: `${base}/api`,
+    lookups,
+    /** Everything posted so far to response_url `id`. */
+    posted: (id: string): Json[] => posts.get(id) ?? [],
+    /** Waits until `count` answers were posted to response_url `id`; returns them. */
+    async responses(id: string, count = 1, timeoutMs = 5000): Promise<Json[]> {
+      const deadline = Date.now() + timeoutMs;
+      while ((posts.get(id)?.length ?? 0) < count) {
+        if (Date.now() > deadline) throw new Error(`no answer posted to response_url ${id}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return posts.get(id)!;
+    },
+    close: () => server.shutdown(),
+  };
+}
+
+let nonce = 0;
 
 async function signedRequest(path: string, body: string): Promise<Request> {
   const timestamp = String(Math.floor(Date.now() / 1000));
@@ -35,107 +98,268 @@ async function signedRequest(path: string, body: string): Promise<Request> {
   });
 }
 
-function setup(o: Partial<SlackHandlerDeps> & { store?: MemoryStore } = {}) {
+type Slack = ReturnType<typeof startFakeSlack>;
+
+function setup(
+  slack: Slack,
+  o: Partial<SlackHandlerDeps> & { store?: MemoryStore; userName?: string } = {},
+) {
   const store = o.store ?? new MemoryStore();
   const log: string[] = [];
   const handler = createSlackHandler({
     locker: new Locker(store, systemClock, realSleep),
     clock: systemClock,
     signingSecret: SECRET,
-    apiUrl: "http://slack.invalid/api",
-    fetch: () => Promise.reject(new Error("no network in this test")),
+    apiUrl: slack.apiUrl,
     log: (line) => log.push(line),
     ...o,
   });
-  const slash = async (user: string, text: string) => {
-    const body = new URLSearchParams({ user_id: user, user_name: "pat", command: "/dpl", text });
+  /** `/dpl <text>`; the answer, and the id of the command's response_url. */
+  const command = async (user: string, text: string) => {
+    const responseId = `slash${++nonce}`;
+    const body = new URLSearchParams({
+      user_id: user,
+      user_name: o.userName ?? "pat",
+      command: "/dpl",
+      text,
+      response_url: `${slack.base}/response/${responseId}`,
+      trigger_id: `t${nonce}`,
+    });
     const res = await handler(await signedRequest("/slack/commands", body.toString()));
     assert.equal(res.status, 200);
-    return await res.json();
+    return { answer: await res.json(), responseId };
   };
-  return { store, handler, log, slash };
+  const slash = async (user: string, text: string) => (await command(user, text)).answer;
+  /** Clicks a button; returns the answer posted to its response_url. */
+  const click = async (user: string, button: Json) => {
+    const responseId = `click${++nonce}`;
+    const payload = {
+      type: "block_actions",
+      user: { id: user, username: o.userName ?? "pat" },
+      response_url: `${slack.base}/response/${responseId}`,
+      trigger_id: `t${nonce}`,
+      actions: [{ type: "button", action_id: button.action_id, value: button.value }],
+    };
+    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+    const res = await handler(await signedRequest("/slack/interactions", body));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "");
+    return (await slack.responses(responseId))[0];
+  };
+  return { store, handler, log, slash, command, click };
 }
 
+/** The Release button of an answer. */
+const buttonOf = (answer: Json) =>
+  answer.blocks.find((b: Json) => b.type === "actions").elements[0];
+
 Deno.test("Slack handler in-process", async (t) => {
-  await t.step("without a bot token: slack:<id>, said in the answer, no lookup", async () => {
-    let fetched = 0;
-    const { slash, store } = setup({
-      fetch: () => {
-        fetched++;
-        return Promise.reject(new Error("unexpected"));
+  const slack = startFakeSlack({ U2: { email: "u2@example.com", delayMs: 3000 } });
+  try {
+    await t.step("without a bot token: slack:<id>, said in the answer, no lookup", async () => {
+      const { slash, store } = setup(slack);
+      const answer = await slash("U1", "lock prod");
+      assert.equal(answer.response_type, "in_channel");
+      assert.match(answer.text, /\*PROD\* locked by \*slack:U1 \(@pat\)\*/);
+      assert.match(JSON.stringify(answer.blocks), /no bot token is configured/);
+      assert.deepEqual(slack.lookups, []);
+      assert.equal((await store.active("PROD"))[0].user, "slack:U1");
+      // Help uses the command name Slack sent.
+      assert.match((await slash("U1", "help")).text, /`\/dpl lock &lt;ENV&gt; \[META\]`/);
+    });
+
+    await t.step("users.info slower than its limit: falls back, still answers", async () => {
+      const { slash } = setup(slack, { botToken: BOT_TOKEN });
+      const started = Date.now();
+      const answer = await slash("U2", "lock slow");
+      assert.ok(Date.now() - started < 2000);
+      assert.equal(answer.response_type, "in_channel");
+      assert.match(JSON.stringify(answer.blocks), /users\.info failed \(no answer within \d+ms\)/);
+    });
+
+    await t.step("a store failure: ephemeral, state unknown, never a claimed lock", async () => {
+      const store = new MemoryStore();
+      store.grant = () => Promise.reject(new FailureError("access denied: arn:aws:secret-ish"));
+      store.active = () => Promise.reject(new FailureError("access denied"));
+      const { slash, log } = setup(slack, { store });
+      const lock = await slash("U3", "lock prod");
+      assert.equal(lock.response_type, "ephemeral");
+      assert.match(
+        lock.text,
+        /Could not confirm the lock of \*PROD\*: DynamoDB could not be reached/,
+      );
+      assert.doesNotMatch(lock.text, /arn:aws/);
+      assert.match(log.at(-1)!, /result=unknown error="access denied: arn:aws:secret-ish"$/);
+      const leases = await slash("U3", "leases");
+      assert.match(leases.text, /Could not read the locks/);
+    });
+
+    await t.step(
+      "a store that never answers: the deadline answers, its timer cleared",
+      async () => {
+        const store = new MemoryStore();
+        store.guard = () => new Promise(() => {});
+        const { slash } = setup(slack, { store, replyBudgetMs: 100 });
+        const started = Date.now();
+        const answer = await slash("U4", "release prod");
+        assert.ok(Date.now() - started < 1000);
+        assert.equal(answer.response_type, "ephemeral");
+        assert.match(
+          answer.text,
+          /Could not confirm the release of \*PROD\*: DynamoDB did not answer in time/,
+        );
       },
-    });
-    const answer = await slash("U1", "lock prod");
-    assert.equal(answer.response_type, "in_channel");
-    assert.match(answer.text, /\*PROD\* locked by \*slack:U1 \(@pat\)\*/);
-    assert.match(JSON.stringify(answer.blocks), /no bot token is configured/);
-    assert.equal(fetched, 0);
-    assert.equal((await store.active("PROD"))[0].user, "slack:U1");
-    // Help uses the command name Slack sent.
-    assert.match((await slash("U1", "help")).text, /`\/dpl lock <ENV> \[META\]`/);
-  });
-
-  await t.step("users.info slower than its limit: falls back, still answers", async () => {
-    const { slash } = setup({
-      botToken: BOT_TOKEN,
-      fetch: (_url, init) =>
-        new Promise((_, reject) =>
-          init?.signal?.addEventListener("abort", () => reject(new DOMException("", "AbortError")))
-        ),
-    });
-    const started = Date.now();
-    const answer = await slash("U2", "lock slow");
-    assert.ok(Date.now() - started < 2000);
-    assert.equal(answer.response_type, "in_channel");
-    assert.match(JSON.stringify(answer.blocks), /users\.info failed \(no answer within \d+ms\)/);
-  });
-
-  await t.step("a store failure: ephemeral, state unknown, never a claimed lock", async () => {
-    const store = new MemoryStore();
-    store.grant = () => Promise.reject(new FailureError("access denied: arn:aws:secret-ish"));
-    store.active = () => Promise.reject(new FailureError("access denied"));
-    const { slash, log } = setup({ store });
-    const lock = await slash("U3", "lock prod");
-    assert.equal(lock.response_type, "ephemeral");
-    assert.match(
-      lock.text,
-      /Could not confirm the lock of \*PROD\*: DynamoDB could not be reached/,
     );
-    assert.doesNotMatch(lock.text, /arn:aws/);
-    assert.match(log.at(-1)!, /result=unknown error="access denied: arn:aws:secret-ish"$/);
-    const leases = await slash("U3", "leases");
-    assert.match(leases.text, /Could not read the locks/);
-  });
 
-  await t.step("a store that never answers: the deadline answers, its timer cleared", async () => {
-    const store = new MemoryStore();
-    store.guard = () => new Promise(() => {});
-    const { slash } = setup({ store, replyBudgetMs: 100 });
-    const started = Date.now();
-    const answer = await slash("U4", "release prod");
-    assert.ok(Date.now() - started < 1000);
-    assert.equal(answer.response_type, "ephemeral");
-    assert.match(
-      answer.text,
-      /Could not confirm the release of \*PROD\*: DynamoDB did not answer in time/,
-    );
-  });
+    await t.step("interactions that are not our buttons are acknowledged and ignored", async () => {
+      const { handler, log } = setup(slack);
+      for (
+        const payload of [{ type: "view_submission" }, { type: "block_actions", actions: [] }]
+      ) {
+        const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+        const res = await handler(await signedRequest("/slack/interactions", body));
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), "");
+      }
+      const bad = await handler(await signedRequest("/slack/interactions", "payload=%7Bnope"));
+      assert.equal(bad.status, 400);
+      await bad.body?.cancel();
+      assert.equal(log.length, 3);
+      await handler.drain();
+    });
 
-  await t.step("interactions that are not our buttons are acknowledged and ignored", async () => {
-    const { handler, log } = setup();
-    for (const payload of [{ type: "view_submission" }, { type: "block_actions", actions: [] }]) {
-      const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-      const res = await handler(await signedRequest("/slack/interactions", body));
-      assert.equal(res.status, 200);
-      assert.equal(await res.text(), "");
-    }
-    const bad = await handler(await signedRequest("/slack/interactions", "payload=%7Bnope"));
-    assert.equal(bad.status, 400);
-    await bad.body?.cancel();
-    assert.equal(log.length, 3);
-    await handler.drain();
-  });
+    await t.step("every kind of answer stays within Slack's limits, worst case", async () => {
+      // Users of 256 characters that all need escaping, the longest env, meta of 2,048 `&`
+      // and `<` (each 4 or 5 characters once escaped), a Slack name of 80 `&`.
+      const longUser = (c: string) => `${c.repeat(256 - 12)}@example.com`;
+      const fake = startFakeSlack({
+        UAMP: { email: longUser("&") },
+        ULT: { email: longUser("<") },
+        UGT: { email: longUser(">") },
+      });
+      try {
+        const env = `E${"X".repeat(63)}`;
+        const env2 = `F${"Y".repeat(63)}`;
+        const amp = "&".repeat(2048);
+        const lt = "<".repeat(2048);
+        const store = new MemoryStore();
+        const { slash, click, handler } = setup(fake, { store, botToken: BOT_TOKEN });
+        const answers: [string, Json][] = [];
+        const keep = (what: string, a: Json) => {
+          answers.push([what, a]);
+          return a;
+        };
+        const locked = keep("locked", await slash("UAMP", `lock ${env} ${amp}`));
+        assert.equal(locked.response_type, "in_channel", locked.text);
+        keep("refreshed", await slash("UAMP", `lock ${env} ${lt}`));
+        const uber = keep("uberlocked", await slash("ULT", `uberlock ${env2} ${lt}`));
+        assert.equal(uber.response_type, "in_channel", uber.text);
+        keep("held by", await slash("UGT", `lock ${env2} ${amp}`));
+        keep("not held", await slash("UGT", `release ${env}`));
+        keep("button refused", await click("UGT", buttonOf(locked)));
+        keep("help with a problem", await slash("UGT", `${"&".repeat(100)} x`));
+        keep("usage error", await slash("UGT", `lock ${"<".repeat(2000)}`));
+        keep("meta too long", await slash("UGT", `lock ${env} ${amp}&`));
+        // Many locks, each with the longest user and meta: the list is cut, never too long.
+        const locker = new Locker(store, systemClock, realSleep);
+        for (let i = 0; i < 60; i++) {
+          await locker.acquire({
+            env: `L${String(i).padStart(63, "0")}`,
+            user: longUser(i % 2 ? "&" : "<"),
+            kind: "regular",
+            meta: i % 2 ? amp : lt,
+            metaExplicit: true,
+            timeoutMs: 0,
+            intervalMs: 1000,
+          });
+        }
+        keep("leases", await slash("UGT", "leases"));
+        keep("leases of one env", await slash("UGT", `leases ${env2}`));
+        keep("released", await slash("ULT", `release ${env2}`));
+        keep("button released", await click("UAMP", buttonOf(locked)));
+        // No bot token: the identity note with the longest Slack name.
+        const plain = setup(fake, { userName: "&".repeat(80) });
+        keep("identity note", await plain.slash("U5", `lock ${env2} ${amp}`));
+        // A store failure: the state-unknown answer.
+        const failing = new MemoryStore();
+        failing.guard = () => Promise.reject(new FailureError("down"));
+        keep("unknown", await setup(fake, { store: failing }).slash("U6", `release ${env2}`));
+        // Each answer is the kind it stands for.
+        const kinds: Record<string, RegExp> = {
+          "locked": /locked by \*&amp;/,
+          "refreshed": /already locked by .*: refreshed/,
+          "uberlocked": /uberlocked by \*&lt;/,
+          "held by": /is held by \*&lt;/,
+          "not held": /holds no active lock/,
+          "button refused": /Only the holder can release/,
+          "help with a problem": /unknown command `&amp;&amp;.*…`/,
+          "usage error": /invalid env/,
+          "meta too long": /invalid meta/,
+          "leases": /^Active locks: 62\n/,
+          "leases of one env": /^Active locks on \*F/,
+          "released": /uberlock released by/,
+          "button released": /lock released by/,
+          "identity note": /locked by \*slack:U5 \(@&amp;/,
+          "unknown": /Could not confirm the release/,
+        };
+        assert.deepEqual(answers.map(([what]) => what), Object.keys(kinds));
+        for (const [what, answer] of answers) {
+          assert.match(answer.text, kinds[what], what);
+          assertWithinLimits(what, answer);
+        }
+        const leases = answers.find(([what]) => what === "leases")![1];
+        assert.match(JSON.stringify(leases.blocks.at(-1)), /…and \d+ more: `daplaya locks`/);
+        await handler.drain();
+      } finally {
+        await fake.close();
+      }
+    });
+  } finally {
+    await slack.close();
+  }
 });
+
+/** Slack's limits (Block Kit reference; chat.postMessage truncates `text` at 40,000). */
+function assertWithinLimits(what: string, m: Json): void {
+  const texts: string[] = [m.text];
+  assert.ok(m.blocks.length >= 1 && m.blocks.length <= 50, `${what}: ${m.blocks.length} blocks`);
+  // Slack keeps text up to 40,000 characters; we keep the fallback far shorter.
+  assert.ok(m.text.length >= 1 && m.text.length <= 4000, `${what}: text ${m.text.length}`);
+  let total = 0;
+  for (const b of m.blocks) {
+    if (b.type === "section") {
+      assert.ok(b.text.text.length <= 3000, `${what}: section ${b.text.text.length}`);
+      texts.push(b.text.text);
+      total += b.text.text.length;
+    } else if (b.type === "context") {
+      assert.ok(b.elements.length <= 10, `${what}: ${b.elements.length} context elements`);
+      for (const e of b.elements) {
+        assert.ok(e.text.length <= 3000, `${what}: context ${e.text.length}`);
+        texts.push(e.text);
+        total += e.text.length;
+      }
+    } else if (b.type === "actions") {
+      for (const e of b.elements) {
+        assert.ok(e.text.text.length <= 75, `${what}: button text`);
+        assert.ok(e.value.length <= 2000, `${what}: button value ${e.value.length}`);
+        assert.ok(e.action_id.length <= 255, `${what}: action_id`);
+      }
+    } else {
+      assert.fail(`${what}: unexpected block ${b.type}`);
+    }
+  }
+  // Slack refuses messages whose blocks are much longer than this altogether (msg_blocks_too_long).
+  assert.ok(total <= 12_000, `${what}: ${total} characters in blocks`);
+  for (const text of texts) {
+    assert.ok(text.length >= 1, `${what}: empty text`);
+    // Every & starts an entity, and < > only appear in date tokens and as a quote's mark:
+    // nothing cut in half.
+    assert.doesNotMatch(text, /&(?!amp;|lt;|gt;)/, `${what}: a bare or cut & in ${text}`);
+    const outsideDates = text.replace(/<!date\^\d+\^[^|<>]*\|[^<>]*>/g, "").replace(/^>/gm, "");
+    assert.doesNotMatch(outsideDates, /[<>]/, `${what}: a bare < or > in ${text}`);
+    assert.doesNotMatch(text, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])/, `${what}: a cut surrogate`);
+  }
+}
 
 Deno.test("parseSlashText and decodeSlackText", () => {
   assert.deepEqual(parseSlashText("lock  prod   build 7  "), {

@@ -316,7 +316,7 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       ) {
         const answer = await slash("UALICE", text);
         assert.equal(answer.response_type, "ephemeral", text);
-        assert.match(answer.text, /\/daplaya lock <ENV> \[META\]/, text);
+        assert.match(answer.text, /\/daplaya lock &lt;ENV&gt; \[META\]/, text);
         assert.match(answer.text, /\/daplaya leases \[ENV\]/, text);
       }
       assert.match((await slash("UALICE", "frobnicate x")).text, /unknown command `frobnicate`/);

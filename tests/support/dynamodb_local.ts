@@ -11,7 +11,7 @@ export interface DynamoLocal {
  * A port that was free a moment ago (the kernel picks it from its ephemeral range). Nothing
  * stops another process from taking it next: use it only where that does not matter.
  */
-export function freePort(): number {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();

@@ -199,7 +199,7 @@ Deno.test("CLI credentials and region: profiles, the seed's key names, clear fai
       assert.equal(r.stderr, NOT_FOUND);
     });
 
-    await t.step("(c) no credentials anywhere: one line, quickly", async () => {
+    await t.step("(c) no credentials anywhere: one line, no wait on the network", async () => {
       const started = performance.now();
       const r = await run(
         { HOME: emptyHome, AWS_EC2_METADATA_DISABLED: "true", DAPLAYA_AWS_REGION: REGION },
@@ -209,7 +209,9 @@ Deno.test("CLI credentials and region: profiles, the seed's key names, clear fai
       assert.equal(r.code, 1);
       assert.equal(r.stdout, "");
       assertOneLine(r.stderr, /credentials/i);
-      assert.ok(elapsed < 5000, `took ${Math.round(elapsed)} ms`);
+      // No credential lookup that waits out network timeouts. A bound that holds while a loaded
+      // 2-core machine starts the process; speed itself is for `deno task bench`.
+      assert.ok(elapsed < 20_000, `took ${Math.round(elapsed)} ms`);
       // A lock fails the same way, and writes nothing anyone could see.
       const lock = await run(
         { HOME: emptyHome, AWS_EC2_METADATA_DISABLED: "true", DAPLAYA_AWS_REGION: REGION },
@@ -249,7 +251,7 @@ Deno.test("CLI credentials and region: profiles, the seed's key names, clear fai
         assert.equal(r.code, 1);
         assert.equal(r.stdout, "");
         assertOneLine(r.stderr, /--region.*DAPLAYA_AWS_REGION/);
-        assert.ok(elapsed < 5000, `took ${Math.round(elapsed)} ms`);
+        assert.ok(elapsed < 20_000, `took ${Math.round(elapsed)} ms`); // as in (c)
         // A profile without a region in ~/.aws/config is the same.
         const profile = await run({ HOME: home, AWS_PROFILE: "noregion" }, "locks");
         assert.equal(profile.code, 1);

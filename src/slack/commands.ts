@@ -5,7 +5,14 @@
  */
 import { NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
 import type { Held, Locker } from "../core/locker.ts";
-import { isoSeconds, type LockKind, type LockRecord, parseEnv, parseMeta } from "../core/model.ts";
+import {
+  isoSeconds,
+  LOCK_KINDS,
+  type LockKind,
+  type LockRecord,
+  parseEnv,
+  parseMeta,
+} from "../core/model.ts";
 import type { SlackIdentity } from "./identity.ts";
 
 /** The seed's meta for locks taken in Slack; text after the env replaces it. */
@@ -16,10 +23,20 @@ const MAX_BLOCK_TEXT = 3000;
 const MAX_FALLBACK_TEXT = 4000;
 /** All block text of one message: Slack refuses much longer ones (`msg_blocks_too_long`). */
 const MAX_MESSAGE_TEXT = 12_000;
-/** Button on a lock answer: releases the clicker's locks on the env (value = env). */
+/** Button on a lock answer: ends that very lock, if the clicker holds it (value: ButtonValue). */
 export const RELEASE_ACTION = "release";
-/** Button on an uberlock answer: releases only the clicker's uberlock (value = env). */
+/** Button on an uberlock answer: ends that very uberlock, if the clicker holds it. */
 export const RELEASE_UBERLOCK_ACTION = "release_uberlock";
+
+/**
+ * A Release button's value, as JSON: the lock its message was about (about 90 characters;
+ * Slack allows 2,000). Buttons posted before this carried only the env.
+ */
+interface ButtonValue {
+  id: string;
+  env: string;
+  kind: LockKind;
+}
 
 type SlashCommand =
   | { name: "lock"; kind: LockKind; env: string; meta: string; metaExplicit: boolean }
@@ -29,6 +46,7 @@ type SlashCommand =
 
 // deno-lint-ignore no-explicit-any
 type Block = Record<string, any>;
+type Holder = NotHeldError["holders"][number];
 
 export interface SlackMessage {
   response_type: "in_channel" | "ephemeral";
@@ -116,30 +134,77 @@ export async function runSlash(text: string, ctx: RunContext): Promise<Outcome> 
     case "lock":
       return await lock(cmd, ctx);
     case "release":
-      return await release(cmd.env, false, ctx, false);
+      return await release(cmd.env, ctx);
     case "leases":
       return await leases(cmd.env, ctx);
   }
 }
 
 /**
- * The Release button (its value is the env): only the holder may use it; anyone else gets an
- * ephemeral refusal. Only a release replaces the message that carried the button.
+ * The Release button: it ends only the lock its message was about (the id in its value), and
+ * only for that lock's holder; anyone else, or a click after that lock is over, gets an
+ * ephemeral answer and nothing changes. Only a release replaces the message that carried it.
  */
 export async function runReleaseButton(
   value: string | undefined,
   onlyUberlock: boolean,
   ctx: RunContext,
 ): Promise<Outcome> {
+  const target = parseButtonValue(value);
   let outcome: Outcome;
-  try {
-    outcome = await release(parseEnv(value), onlyUberlock, ctx, true);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    outcome = { message: errorReply(e.message, ctx.command), result: "invalid" };
+  if (target === "invalid") {
+    const text = `not a Release button daplaya made: use \`${ctx.command} release ENV\``;
+    outcome = { message: errorReply(text, ctx.command), result: "invalid" };
+  } else if ("id" in target) {
+    outcome = await releaseButton(target, onlyUberlock, ctx);
+  } else {
+    const { env } = target;
+    outcome = { message: oldButtonMessage(env, ctx.command), result: "old-button", env };
   }
   outcome.message.replace_original = outcome.result === "released";
   return outcome;
+}
+
+function buttonValue(held: Held): string {
+  const value: ButtonValue = { id: held.record.id, env: held.record.env, kind: held.kind };
+  return JSON.stringify(value);
+}
+
+/** The lock a button is about; an old button's bare env; or "invalid". */
+function parseButtonValue(value: string | undefined): ButtonValue | { env: string } | "invalid" {
+  if (value === undefined) return "invalid";
+  try {
+    if (!value.startsWith("{")) return { env: parseEnv(value) };
+    const v = JSON.parse(value);
+    const idOk = typeof v?.id === "string" && v.id !== "" && v.id.length <= 200;
+    if (!idOk || typeof v.env !== "string" || !LOCK_KINDS.includes(v.kind)) return "invalid";
+    return { id: v.id, env: parseEnv(v.env), kind: v.kind };
+  } catch {
+    return "invalid";
+  }
+}
+
+async function releaseButton(
+  target: ButtonValue,
+  onlyUberlock: boolean,
+  ctx: RunContext,
+): Promise<Outcome> {
+  const { env, id } = target;
+  const who = await ctx.who();
+  try {
+    const released = await ctx.within(
+      ctx.locker.release({ env, user: who.user, onlyUberlock, force: false, id }),
+    );
+    return { message: releasedMessage(env, released, who), result: "released", env };
+  } catch (e) {
+    if (e instanceof NotHeldError) {
+      const live = e.holders.find((h) => h.slot.id === id);
+      return live
+        ? { message: refusal(env, live, who), result: "refused", env }
+        : { message: overMessage(target, onlyUberlock, e.holders, who), result: "over", env };
+    }
+    return unknownState("release", env, e, ctx.command);
+  }
 }
 
 async function lock(
@@ -172,24 +237,16 @@ async function lock(
   }
 }
 
-async function release(
-  env: string,
-  onlyUberlock: boolean,
-  ctx: RunContext,
-  button: boolean,
-): Promise<Outcome> {
+async function release(env: string, ctx: RunContext): Promise<Outcome> {
   const who = await ctx.who();
   try {
     const released = await ctx.within(
-      ctx.locker.release({ env, user: who.user, onlyUberlock, force: false }),
+      ctx.locker.release({ env, user: who.user, onlyUberlock: false, force: false }),
     );
     return { message: releasedMessage(env, released, who), result: "released", env };
   } catch (e) {
     if (e instanceof NotHeldError) {
-      const message = button
-        ? refusal(env, onlyUberlock, who, e.holders)
-        : notHeldMessage(e.message, who);
-      return { message, result: button ? "refused" : "not-held", env };
+      return { message: notHeldMessage(e.message, who), result: "not-held", env };
     }
     return unknownState("release", env, e, ctx.command);
   }
@@ -204,22 +261,44 @@ async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome
   }
 }
 
-/** Names who holds the env, as the release's own read of it found. */
-function refusal(
-  env: string,
-  onlyUberlock: boolean,
-  who: SlackIdentity,
-  held: NotHeldError["holders"],
-): SlackMessage {
-  const holders = [...new Set(held.map((h) => h.slot.user))];
-  const what = onlyUberlock ? "uberlock" : "lock";
-  const heldBy = holders.length > 0
-    ? `It is held by ${holders.map((h) => `*${esc(h)}*`).join(", ")}.`
-    : `There is no active ${what} there now.`;
-  const text = `:no_entry_sign: Only the holder can release *${env}* with this button: you (${
-    whoText(who)
-  }) hold no active ${what} there. ${heldBy}`;
+/** The button's lock is live but held by someone else: names them. */
+function refusal(env: string, live: Holder, who: SlackIdentity): SlackMessage {
+  const what = live.kind === "uberlock" ? "uberlock" : "lock";
+  const text =
+    `:no_entry_sign: Only the holder can release *${env}* with this button: this ${what} is held by *${
+      esc(live.slot.user)
+    }*, and you are *${whoText(who)}*. Nothing was changed.`;
   return message("ephemeral", text, [section(text), ...identityNote(who)]);
+}
+
+/** The button's lock is over: says so, and who holds the env now, as the release read it. */
+function overMessage(
+  target: ButtonValue,
+  onlyUberlock: boolean,
+  holders: Holder[],
+  who: SlackIdentity,
+): SlackMessage {
+  const { env } = target;
+  const what = target.kind === "uberlock" ? "uberlock" : "lock";
+  const now = holders.length > 0
+    ? `*${env}* is now held by ${
+      holders.map((h) =>
+        `*${esc(h.slot.user)}* (${h.kind === "uberlock" ? "an uberlock" : "a lock"} since ${
+          slackDate(h.slot.createdAt)
+        })`
+      ).join(" and ")
+    }.`
+    : `Nobody holds ${onlyUberlock ? "an uberlock on " : ""}*${env}* now.`;
+  const text =
+    `:information_source: That ${what} on *${env}* is already over: this button releases nothing else. Nothing was changed. ${now}`;
+  return message("ephemeral", text, [section(text), ...identityNote(who)]);
+}
+
+/** A button from before buttons named their lock: it cannot tell which lock it was about. */
+function oldButtonMessage(env: string, command: string): SlackMessage {
+  const text =
+    `:warning: This Release button is from an older daplaya: it cannot tell which lock its message was about, so it releases nothing. Nothing was changed. To release your lock on *${env}*, use \`${command} release ${env}\`.`;
+  return message("ephemeral", text, [section(text)]);
 }
 
 function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
@@ -244,7 +323,7 @@ function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
         type: "button",
         text: { type: "plain_text", text: "Release" },
         action_id: uber ? RELEASE_UBERLOCK_ACTION : RELEASE_ACTION,
-        value: r.env,
+        value: buttonValue(held),
       }],
     },
   ]);

@@ -232,6 +232,10 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       return JSON.parse(r.stdout).locks as Json[];
     };
     const texts = (answer: Json) => JSON.stringify(answer.blocks);
+    /** The Release button of an answer. */
+    const buttonOf = (answer: Json) =>
+      answer.blocks.find((b: Json) => b.type === "actions").elements[0];
+    let productionButton: Json;
 
     await t.step("routing: /healthz 200, unknown path 404, wrong method 405", async () => {
       const health = await send("/healthz");
@@ -328,13 +332,16 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         const answer = await slash("UALICE", "lock production deploy #42 &lt;now&gt;");
         assert.equal(answer.response_type, "in_channel", answer.text);
         assert.match(answer.text, /\*PRODUCTION\* locked by \*alice@example\.com\*/);
-        const actions = answer.blocks.find((b: Json) => b.type === "actions");
-        assert.deepEqual(
-          { id: actions.elements[0].action_id, value: actions.elements[0].value },
-          { id: "release", value: "PRODUCTION" },
-        );
-        assert.equal(actions.elements[0].text.text, "Release");
         const [lock] = await activeLocks("production");
+        productionButton = buttonOf(answer);
+        // The button names the very lock of this message: its id, env and kind.
+        assert.equal(productionButton.action_id, "release");
+        assert.equal(productionButton.text.text, "Release");
+        assert.deepEqual(JSON.parse(productionButton.value), {
+          id: lock.id,
+          env: "PRODUCTION",
+          kind: "regular",
+        });
         assert.equal(lock.user, "alice@example.com");
         assert.equal(lock.meta, "deploy #42 <now>");
         assert.equal(lock.uberlock, false);
@@ -376,20 +383,64 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
     });
 
     await t.step("Release button: refused for someone else, works for the holder", async () => {
-      const refused = await click("UBOB", "PRODUCTION");
+      const refused = await click("UBOB", productionButton.value);
       assert.equal(refused.response_type, "ephemeral");
       assert.equal(refused.replace_original, false);
       assert.match(refused.text, /Only the holder can release \*PRODUCTION\*/);
       assert.match(refused.text, /held by \*alice@example\.com\*/);
       assert.equal((await activeLocks("production")).length, 1);
-      const released = await click("UALICE", "PRODUCTION");
+      const released = await click("UALICE", productionButton.value);
       assert.equal(released.response_type, "in_channel");
       assert.equal(released.replace_original, true);
       assert.match(released.text, /\*PRODUCTION\* lock released by \*alice@example\.com\*/);
       assert.deepEqual(await activeLocks("production"), []);
-      const again = await click("UALICE", "PRODUCTION");
+      const again = await click("UALICE", productionButton.value);
       assert.equal(again.response_type, "ephemeral");
-      assert.match(again.text, /no active lock there/);
+      assert.equal(again.replace_original, false);
+      assert.match(again.text, /That lock on \*PRODUCTION\* is already over/);
+      assert.match(again.text, /Nobody holds \*PRODUCTION\* now/);
+    });
+
+    await t.step("a Release button ends only the lock its message was about", async () => {
+      const first = await slash("UALICE", "lock buttons first deploy");
+      assert.equal(first.response_type, "in_channel", first.text);
+      assert.equal((await slash("UALICE", "release buttons")).response_type, "in_channel");
+      // A new lock by the same person (say, a CI run's), with its own message and button.
+      const second = await slash("UALICE", "lock buttons second deploy");
+      assert.equal(second.response_type, "in_channel", second.text);
+      const [held] = await activeLocks("buttons");
+      // The first message's button: its lock is over, so nothing is released.
+      const stale = await click("UALICE", buttonOf(first).value);
+      assert.equal(stale.response_type, "ephemeral");
+      assert.equal(stale.replace_original, false);
+      assert.match(stale.text, /That lock on \*BUTTONS\* is already over/);
+      assert.match(stale.text, /Nothing was changed/);
+      assert.match(stale.text, /\*BUTTONS\* is now held by \*alice@example\.com\*/);
+      assert.deepEqual((await activeLocks("buttons")).map((l: Json) => l.id), [held.id]);
+      // A button posted before buttons named their lock (its value is just the env): refused.
+      const old = await click("UALICE", "BUTTONS");
+      assert.equal(old.response_type, "ephemeral");
+      assert.equal(old.replace_original, false);
+      assert.match(old.text, /cannot tell which lock/);
+      assert.match(old.text, /`\/daplaya release BUTTONS`/);
+      assert.deepEqual((await activeLocks("buttons")).map((l: Json) => l.id), [held.id]);
+      // Someone else on the live message's button: told who holds it.
+      const other = await click("UBOB", buttonOf(second).value);
+      assert.equal(other.response_type, "ephemeral");
+      assert.match(
+        other.text,
+        /Only the holder can release \*BUTTONS\*.*held by \*alice@example\.com\*/,
+      );
+      // The holder on the live message's button: released, the message replaced.
+      const released = await click("UALICE", buttonOf(second).value);
+      assert.equal(released.response_type, "in_channel");
+      assert.equal(released.replace_original, true);
+      assert.match(released.text, /\*BUTTONS\* lock released by \*alice@example\.com\*/);
+      assert.deepEqual(await activeLocks("buttons"), []);
+      // A value that is neither: an error, nothing changed.
+      const bad = await click("UALICE", '{"id":1}');
+      assert.equal(bad.response_type, "ephemeral");
+      assert.match(bad.text, /not a Release button daplaya made/);
     });
 
     await t.step("release: ephemeral for a non-holder, in_channel for the holder", async () => {
@@ -409,13 +460,14 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       const uber = await slash("UDAVE", "uberlock qa incident 7");
       assert.equal(uber.response_type, "in_channel", uber.text);
       assert.match(uber.text, /\*QA\* uberlocked by \*dave@example\.com\*/);
-      const button = uber.blocks.find((b: Json) => b.type === "actions").elements[0];
+      const button = buttonOf(uber);
       assert.equal(button.action_id, "release_uberlock");
+      assert.equal(JSON.parse(button.value).kind, "uberlock");
       const blocked = await slash("UERIN", "uberlock qa");
       assert.equal(blocked.response_type, "ephemeral");
       assert.match(blocked.text, /held by \*dave@example\.com\* \(an uberlock since/);
       assert.match(blocked.text, /incident 7/);
-      const released = await click("UDAVE", "QA", "release_uberlock");
+      const released = await click("UDAVE", button.value, "release_uberlock");
       assert.match(released.text, /\*QA\* uberlock released by \*dave@example\.com\*/);
       const locks = await activeLocks("qa");
       assert.deepEqual(locks.map((l: Json) => [l.user, l.uberlock]), [[

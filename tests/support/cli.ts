@@ -12,6 +12,8 @@ export interface DenoRunOptions {
   output?: "piped" | "inherit";
   /** Extra `deno run` flags, e.g. an import map; never permissions. */
   flags?: string[];
+  /** A command that runs deno, e.g. `["faketime", "-f", "-13m"]` for a clock behind. */
+  wrapper?: string[];
 }
 
 /** `deno run -P=daplaya FILE`: the permission set in deno.json is the one `deno compile` uses. */
@@ -19,10 +21,12 @@ export function denoRun(
   file: string,
   args: string[],
   env: Record<string, string>,
-  { cwd = ROOT, output = "piped", flags = [] }: DenoRunOptions = {},
+  { cwd = ROOT, output = "piped", flags = [], wrapper = [] }: DenoRunOptions = {},
 ): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
+  const [program, ...before] = [...wrapper, Deno.execPath()];
+  return new Deno.Command(program, {
     args: [
+      ...before,
       "run",
       "-q",
       "--no-prompt",

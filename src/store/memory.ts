@@ -25,109 +25,109 @@ export class MemoryStore implements LockStore {
   }
 
   grant(req: GrantRequest): Promise<GrantResult> {
-    this.requests++;
-    const repeated = this.#repeated(req);
-    if (repeated instanceof Error) return Promise.reject(repeated);
-    if (repeated) return ok({ granted: true });
-    const guard = this.#guards.get(req.env);
-    const current = guard ?? { env: req.env, fence: 0 };
-    const supersedes = (kind: LockKind) => req.supersede.find((s) => s.kind === kind);
-    const own = current[req.kind];
-    const ownSup = supersedes(req.kind);
-    const ownOk = ownSup ? own?.rvn === ownSup.rvn : own === undefined;
-    let uberOk = true;
-    const uberSup = req.kind === "regular" ? supersedes("uberlock") : undefined;
-    if (req.kind === "regular") {
-      const uber = current.uberlock;
-      uberOk = uberSup
-        ? uber?.rvn === uberSup.rvn
-        : uber === undefined || sameUser(uber.user, req.record.user);
-    }
-    if (!ownOk || !uberOk || !(current.fence < req.record.fence)) {
-      return ok({ granted: false, guard: this.#current(req.env) });
-    }
-    const r = req.record;
-    const next: Guard = structuredClone(current);
-    for (const sup of req.supersede) {
-      delete next[sup.kind];
-      const old = this.#records.get(sup.id);
-      if (old) {
-        Object.assign(old, { active: false, updatedAt: r.createdAt, supersededBy: r.id });
-      }
-    }
-    next.fence = r.fence;
-    next[req.kind] = slotOf(r, req.rvn, req.owner);
-    this.#guards.set(req.env, next);
-    this.#records.set(r.id, structuredClone(r));
-    this.#done(req);
-    return ok({ granted: true });
+    return this.#write<GrantResult>(
+      req,
+      { granted: true },
+      (guard) => ({ granted: false, guard }),
+      () => {
+        const current = this.#guards.get(req.env) ?? { env: req.env, fence: 0 };
+        const supersedes = (kind: LockKind) => req.supersede.find((s) => s.kind === kind);
+        const own = current[req.kind];
+        const ownSup = supersedes(req.kind);
+        const ownOk = ownSup ? own?.rvn === ownSup.rvn : own === undefined;
+        let uberOk = true;
+        if (req.kind === "regular") {
+          const uber = current.uberlock;
+          const uberSup = supersedes("uberlock");
+          uberOk = uberSup
+            ? uber?.rvn === uberSup.rvn
+            : uber === undefined || sameUser(uber.user, req.record.user);
+        }
+        if (!ownOk || !uberOk || !(current.fence < req.record.fence)) return false;
+        const r = req.record;
+        const next: Guard = structuredClone(current);
+        for (const sup of req.supersede) {
+          delete next[sup.kind];
+          const old = this.#records.get(sup.id);
+          if (old) {
+            Object.assign(old, { active: false, updatedAt: r.createdAt, supersededBy: r.id });
+          }
+        }
+        next.fence = r.fence;
+        next[req.kind] = slotOf(r, req.rvn, req.owner);
+        this.#guards.set(req.env, next);
+        this.#records.set(r.id, structuredClone(r));
+        return true;
+      },
+    );
   }
 
   renew(req: RenewRequest): Promise<RenewResult> {
-    this.requests++;
-    const repeated = this.#repeated(req);
-    if (repeated instanceof Error) return Promise.reject(repeated);
-    if (repeated) return ok({ renewed: true });
-    const guard = this.#guards.get(req.env);
-    const slot = guard?.[req.kind];
-    const record = this.#records.get(req.id);
-    if (!slot || slot.id !== req.id || slot.owner !== req.owner || !record?.active) {
-      return ok({ renewed: false, guard: this.#current(req.env) });
-    }
-    slot.rvn = req.rvn;
-    slot.renewedAt = req.now;
-    record.updatedAt = req.now;
-    if (req.leaseMs !== undefined) record.expiresAt = req.now + req.leaseMs;
-    this.#done(req);
-    return ok({ renewed: true });
+    return this.#write<RenewResult>(
+      req,
+      { renewed: true },
+      (guard) => ({ renewed: false, guard }),
+      () => {
+        const slot = this.#guards.get(req.env)?.[req.kind];
+        const record = this.#records.get(req.id);
+        if (!slot || slot.id !== req.id || slot.owner !== req.owner || !record?.active) {
+          return false;
+        }
+        Object.assign(slot, { rvn: req.rvn, renewedAt: req.now });
+        record.updatedAt = req.now;
+        if (req.leaseMs !== undefined) record.expiresAt = req.now + req.leaseMs;
+        return true;
+      },
+    );
   }
 
   refresh(req: RefreshRequest): Promise<RenewResult> {
-    this.requests++;
-    const repeated = this.#repeated(req);
-    if (repeated instanceof Error) return Promise.reject(repeated);
-    if (repeated) return ok({ renewed: true });
-    const guard = this.#guards.get(req.env);
-    const slot = guard?.[req.kind];
-    const record = this.#records.get(req.id);
-    if (
-      !guard || !slot || slot.rvn !== req.seenRvn || !(guard.fence < req.fence) ||
-      !record?.active
-    ) return ok({ renewed: false, guard: this.#current(req.env) });
-    Object.assign(slot, { rvn: req.rvn, renewedAt: req.now, fence: req.fence });
-    guard.fence = req.fence;
-    Object.assign(record, { updatedAt: req.now, fence: req.fence });
-    if (req.leaseMs !== undefined) {
-      slot.leaseMs = record.leaseMs = req.leaseMs;
-      record.expiresAt = req.now + req.leaseMs;
-    }
-    if (req.meta !== undefined) slot.meta = record.meta = req.meta;
-    if (req.owner !== undefined) slot.owner = req.owner;
-    this.#done(req);
-    return ok({ renewed: true });
+    return this.#write<RenewResult>(
+      req,
+      { renewed: true },
+      (guard) => ({ renewed: false, guard }),
+      () => {
+        const guard = this.#guards.get(req.env);
+        const slot = guard?.[req.kind];
+        const record = this.#records.get(req.id);
+        if (!guard || slot?.rvn !== req.seenRvn || !(guard.fence < req.fence) || !record?.active) {
+          return false;
+        }
+        Object.assign(slot, { rvn: req.rvn, renewedAt: req.now, fence: req.fence });
+        guard.fence = req.fence;
+        Object.assign(record, { updatedAt: req.now, fence: req.fence });
+        if (req.leaseMs !== undefined) {
+          slot.leaseMs = record.leaseMs = req.leaseMs;
+          record.expiresAt = req.now + req.leaseMs;
+        }
+        if (req.meta !== undefined) slot.meta = record.meta = req.meta;
+        if (req.owner !== undefined) slot.owner = req.owner;
+        return true;
+      },
+    );
   }
 
   release(req: ReleaseRequest): Promise<ReleaseResult> {
-    this.requests++;
-    const repeated = this.#repeated(req);
-    if (repeated instanceof Error) return Promise.reject(repeated);
-    if (repeated) return ok({ released: true });
-    const guard = this.#guards.get(req.env);
-    const holds = req.targets.every((t) => guard?.[t.kind]?.id === t.id);
-    if (!guard || !holds) return ok({ released: false, guard: this.#current(req.env) });
-    for (const t of req.targets) {
-      delete guard[t.kind];
-      const record = this.#records.get(t.id)!;
-      Object.assign(record, {
-        active: false,
-        updatedAt: req.now,
-        releasedAt: req.now,
-        releasedBy: req.by,
-        ...(req.forced ? { forced: true } : {}),
-      });
-    }
-    this.#done(req);
-    return ok({ released: true });
+    return this.#write<ReleaseResult>(
+      req,
+      { released: true },
+      (guard) => ({ released: false, guard }),
+      () => {
+        const guard = this.#guards.get(req.env);
+        if (!guard || !req.targets.every((t) => guard[t.kind]?.id === t.id)) return false;
+        for (const t of req.targets) {
+          delete guard[t.kind];
+          Object.assign(this.#records.get(t.id)!, {
+            active: false,
+            updatedAt: req.now,
+            releasedAt: req.now,
+            releasedBy: req.by,
+            ...(req.forced ? { forced: true } : {}),
+          });
+        }
+        return true;
+      },
+    );
   }
 
   guard(env: string): Promise<Guard | null> {
@@ -164,22 +164,29 @@ export class MemoryStore implements LockStore {
   }
 
   /**
-   * A token of a write that succeeded: the same request again succeeds without changing
-   * anything; other parameters under the same token are refused, as DynamoDB refuses them.
+   * One conditional write, as DynamoDB applies a transaction: `apply` changes the state and says
+   * true, or says false (changing nothing) when its condition fails. A token of a write that
+   * succeeded answers the same request again as done, without a change, and refuses other
+   * parameters under it.
    */
-  #repeated(req: { token: string }): boolean | Error {
+  #write<T>(
+    req: { env: string; token: string },
+    done: T,
+    failed: (guard: Guard | null) => T,
+    apply: () => boolean,
+  ): Promise<T> {
+    this.requests++;
     const seen = this.#tokens.get(req.token);
-    if (seen === undefined) return false;
-    if (seen !== params(req)) {
-      return new FailureError(
-        "DynamoDB TransactWriteItems failed: IdempotentParameterMismatchException: the token was used with other parameters",
+    if (seen !== undefined && seen !== params(req)) {
+      return Promise.reject(
+        new FailureError(
+          "DynamoDB TransactWriteItems failed: IdempotentParameterMismatchException: the token was used with other parameters",
+        ),
       );
     }
-    return true;
-  }
-
-  #done(req: { token: string }): void {
+    if (seen === undefined && !apply()) return ok(failed(this.#current(req.env)));
     this.#tokens.set(req.token, params(req));
+    return ok(done);
   }
 }
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { UnavailableError } from "../../src/core/errors.ts";
 import { LeaseKeeper } from "../../src/core/lease.ts";
-import { Locker } from "../../src/core/locker.ts";
+import { type AcquireOptions, Locker } from "../../src/core/locker.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { LockStore } from "../../src/store/port.ts";
 import { SteppedClock } from "../support/stepped_clock.ts";
@@ -19,21 +19,26 @@ class FlakyStore extends MemoryStore {
   }
 }
 
-async function keeping() {
-  const clock = new SteppedClock();
-  const store = new FlakyStore();
-  const locker = new Locker(store, clock, clock.sleep);
-  const held = await locker.acquire({
-    env: "PRODUCTION",
-    user: "ci",
+function options(env: string, user: string, extra: Partial<AcquireOptions> = {}): AcquireOptions {
+  return {
+    env,
+    user,
     kind: "regular",
     meta: "CLI",
     metaExplicit: false,
     intervalMs: 5000,
     timeoutMs: 0,
-    leaseMs: LEASE,
-    owner: "this-process",
-  });
+    ...extra,
+  };
+}
+
+async function keeping() {
+  const clock = new SteppedClock();
+  const store = new FlakyStore();
+  const locker = new Locker(store, clock, clock.sleep);
+  const held = await locker.acquire(
+    options("PRODUCTION", "ci", { leaseMs: LEASE, owner: "this-process" }),
+  );
   const woke: number[] = [];
   const keeper = new LeaseKeeper(locker, held, clock, clock.sleep, {
     stopMarginMs: MARGIN,
@@ -47,15 +52,7 @@ async function keeping() {
   const takeOver = async () => {
     const other = new Locker(store, clock, clock.sleep);
     await other.release({ env: "PRODUCTION", user: "ops", onlyUberlock: false, force: true });
-    await other.acquire({
-      env: "PRODUCTION",
-      user: "ops",
-      kind: "regular",
-      meta: "CLI",
-      metaExplicit: false,
-      intervalMs: 5000,
-      timeoutMs: 0,
-    });
+    await other.acquire(options("PRODUCTION", "ops"));
   };
   return { clock, store, keeper, held, woke, rvn, takeOver, lost: () => lost };
 }
@@ -150,17 +147,9 @@ Deno.test("lease keeper", async (t) => {
   await t.step("a lease of a week keeps every timer small", async () => {
     const clock = new SteppedClock();
     const locker = new Locker(new MemoryStore(), clock, clock.sleep);
-    const held = await locker.acquire({
-      env: "LONG",
-      user: "ci",
-      kind: "regular",
-      meta: "CLI",
-      metaExplicit: false,
-      intervalMs: 5000,
-      timeoutMs: 0,
-      leaseMs: 7 * 86_400_000,
-      owner: "p",
-    });
+    const held = await locker.acquire(
+      options("LONG", "ci", { leaseMs: 7 * 86_400_000, owner: "p" }),
+    );
     const asked: number[] = [];
     const keeper = new LeaseKeeper(locker, held, clock, (ms, signal) => {
       asked.push(ms);

@@ -13,7 +13,7 @@ import {
   parseEnv,
   parseMeta,
 } from "../core/model.ts";
-import type { SlackIdentity } from "./identity.ts";
+import { IdentityUnconfirmed, type SlackIdentity } from "./identity.ts";
 
 /** The seed's meta for locks taken in Slack; text after the env replaces it. */
 const DEFAULT_META = "Slack";
@@ -72,7 +72,7 @@ export class DeadlineExceeded extends Error {
 
 export interface RunContext {
   locker: Locker;
-  /** Who is asking (users.info, cached); never fails for Slack-side problems. */
+  /** Who is asking (users.info, cached); IdentityUnconfirmed when the email is not confirmed. */
   who(): Promise<SlackIdentity>;
   /** Runs an engine call under the reply deadline; rejects with DeadlineExceeded. */
   within<T>(call: Promise<T>): Promise<T>;
@@ -190,7 +190,12 @@ async function releaseButton(
   ctx: RunContext,
 ): Promise<Outcome> {
   const { env, id } = target;
-  const who = await ctx.who();
+  let who: SlackIdentity;
+  try {
+    who = await ctx.who();
+  } catch (e) {
+    return noIdentity(e, env);
+  }
   try {
     const released = await ctx.within(
       ctx.locker.release({ env, user: who.user, onlyUberlock, force: false, id }),
@@ -212,7 +217,12 @@ async function lock(
   ctx: RunContext,
 ): Promise<Outcome> {
   const { env, kind } = cmd;
-  const who = await ctx.who();
+  let who: SlackIdentity;
+  try {
+    who = await ctx.who();
+  } catch (e) {
+    return noIdentity(e, env);
+  }
   try {
     const held = await ctx.within(ctx.locker.acquire({
       env,
@@ -238,7 +248,12 @@ async function lock(
 }
 
 async function release(env: string, ctx: RunContext): Promise<Outcome> {
-  const who = await ctx.who();
+  let who: SlackIdentity;
+  try {
+    who = await ctx.who();
+  } catch (e) {
+    return noIdentity(e, env);
+  }
   try {
     const released = await ctx.within(
       ctx.locker.release({ env, user: who.user, onlyUberlock: false, force: false }),
@@ -396,6 +411,26 @@ function leasesMessage(env: string | undefined, locks: LockRecord[]): SlackMessa
 /** Lines of a list are gathered into sections of at most this many characters. */
 const CHUNK = 2900;
 
+/** The email could not be confirmed: nothing is done, and the answer says why. */
+function noIdentity(e: unknown, env: string): Outcome {
+  if (!(e instanceof IdentityUnconfirmed)) throw e;
+  const name =
+    "daplaya takes Slack locks as your Slack email (the same user as the CLI's `--user`), never under another name.";
+  const text = e.transient
+    ? `:hourglass: Could not confirm who you are with Slack (${
+      esc(e.message)
+    }). Nothing was changed. Please retry in a moment: ${name}`
+    : `:warning: ${
+      esc(e.message)
+    }. Nothing was changed: ${name} Whoever runs daplaya can fix this in the Slack app's settings.`;
+  return {
+    message: message("ephemeral", text, [section(text)]),
+    result: "no-identity",
+    env,
+    error: e.message,
+  };
+}
+
 function unknownState(
   action: "lock" | "release" | "leases",
   env: string | undefined,
@@ -442,7 +477,7 @@ export function errorReply(error: string, command: string): SlackMessage {
   ]);
 }
 
-/** Says why the lock's user is `slack:<id>` and not an email. */
+/** Says why the lock's user is `slack:<id>` and not an email (no bot token is configured). */
 function identityNote(who: SlackIdentity): Block[] {
   if (!who.fallback) return [];
   return [context(

@@ -31,11 +31,10 @@ export interface SlackHandlerDeps {
   signingSecret: string;
   /** When set, requests for other apps get 403. */
   appId?: string;
-  /** For users.info; without it users are `slack:<user_id>`. */
+  /** For users.info (locks as the email); without it users are `slack:<user_id>`. */
   botToken?: string;
   /** Slack Web API base URL (DAPLAYA_SLACK_API_URL), default https://slack.com/api */
   apiUrl?: string;
-  fetch?: typeof fetch;
   /** One line per request; never given secrets, tokens or response URLs. */
   log(line: string): void;
   replyBudgetMs?: number;
@@ -58,11 +57,9 @@ const LOG_FIELDS = ["cmd", "env", "user", "result", "reason", "error"] as const;
 
 export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   const verifier = new SlackVerifier(deps.signingSecret);
-  const doFetch = deps.fetch ?? fetch;
   const identities = new SlackIdentities({
     apiUrl: deps.apiUrl ?? DEFAULT_SLACK_API_URL,
     ...(deps.botToken ? { botToken: deps.botToken } : {}),
-    fetch: doFetch,
     clock: deps.clock,
   });
   const budget = deps.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
@@ -191,7 +188,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), 5000);
     try {
-      const res = await doFetch(url, {
+      const res = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(message),

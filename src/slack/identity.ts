@@ -1,34 +1,62 @@
 /**
- * Who is asking: the Slack user's email (users.info, with the bot token), so that a lock taken
- * in Slack is the same user as the CLI's `--user EMAIL`. Without a bot token, or when Slack gives
- * no email, the user is `slack:<user_id>`, which is stable, and the answer says why.
+ * Who is asking. The rule: the same Slack user always maps to the same lock user.
+ *
+ * - With a bot token, that user is the Slack user's email (users.info), so that a lock taken in
+ *   Slack is the same user as the CLI's `--user EMAIL`. When the email cannot be confirmed, the
+ *   command is refused: for a moment (timeout, HTTP error, `ratelimited`, `internal_error`) with
+ *   a request to retry, for good (no email: the app lacks `users:read.email`; `user_not_found`,
+ *   `invalid_auth`…) with what to fix. It never falls back to another name, because a lock taken
+ *   under another name could not be released as the email, from Slack or from the CLI.
+ * - Without a bot token, the user is always `slack:<user_id>`, which is stable, and the answer
+ *   says why.
  */
 import type { Clock } from "../core/clock.ts";
 import { parseUser } from "../core/model.ts";
 
 export interface SlackIdentity {
-  /** The lock's `user`: the email, else `slack:<user_id>`. */
+  /** The lock's `user`: the email, or `slack:<user_id>` when no bot token is configured. */
   user: string;
   /** Slack's `user_name` from the request, shown beside a `slack:` user. */
   userName?: string;
-  /** Why there is no email (for the answer); absent when the email was found. */
+  /** Why there is no email (for the answer); only when no bot token is configured. */
   fallback?: string;
+}
+
+/** The email could not be confirmed; the command must change nothing. */
+export class IdentityUnconfirmed extends Error {
+  override name = "IdentityUnconfirmed";
+  /** True when retrying soon may work (a timeout, an HTTP error, a rate limit). */
+  constructor(message: string, readonly transient: boolean) {
+    super(message);
+  }
 }
 
 export interface IdentityOptions {
   /** Slack Web API base URL, e.g. https://slack.com/api */
   apiUrl: string;
   botToken?: string;
-  fetch: typeof fetch;
   clock: Clock;
 }
 
-/** How long an answer from Slack is reused. */
+/** How long a confirmed email is reused. */
 const TTL_MS = 10 * 60_000;
-/** Per lookup: the whole reply must leave within Slack's 3 s. */
-const LOOKUP_TIMEOUT_MS = 1000;
+/** How long a request waits for users.info: the whole reply must leave within Slack's 3 s. */
+const LOOKUP_WAIT_MS = 1000;
+/**
+ * How long users.info may take at all. A lookup slower than the wait goes on in the background
+ * and fills the cache, so that the retry it asked for is answered at once.
+ */
+const LOOKUP_TIMEOUT_MS = 10_000;
+/** Slack's errors that say nothing about the user: retrying may work. */
+const TRANSIENT_ERRORS = new Set([
+  "ratelimited",
+  "internal_error",
+  "fatal_error",
+  "service_unavailable",
+  "request_timeout",
+]);
 
-type Lookup = { email: string } | { fallback: string; cache: boolean };
+type Lookup = { email: string } | { problem: string; transient: boolean };
 
 const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -43,6 +71,7 @@ const MAX_CACHE = 10_000;
 export class SlackIdentities {
   readonly #o: IdentityOptions;
   readonly #usersInfo: string;
+  /** Confirmed emails, and lookups in flight (so that concurrent requests share one). */
   readonly #cache = new Map<string, { expires: number; lookup: Promise<Lookup> }>();
 
   constructor(o: IdentityOptions) {
@@ -50,51 +79,55 @@ export class SlackIdentities {
     this.#usersInfo = `${o.apiUrl.replace(/\/+$/, "")}/users.info`;
   }
 
-  /** Resolves a Slack user; never throws for Slack-side problems (they become a fallback). */
+  /** Resolves a Slack user; throws IdentityUnconfirmed when a bot token is set and no email. */
   async resolve(
     userId: string,
     userName: string | undefined,
-    budgetMs?: number,
+    budgetMs = Infinity,
   ): Promise<SlackIdentity> {
     const name = userName && NAME_RE.test(userName) ? userName : undefined;
     const base = name ? { userName: name } : {};
-    const lookup = await this.#lookup(userId, budgetMs);
-    if ("email" in lookup) return { ...base, user: lookup.email };
-    return { ...base, user: `slack:${userId}`, fallback: lookup.fallback };
+    if (!this.#o.botToken) {
+      return { ...base, user: `slack:${userId}`, fallback: "no bot token is configured" };
+    }
+    const waitMs = Math.max(0, Math.min(LOOKUP_WAIT_MS, budgetMs));
+    const lookup = await within(this.#lookup(userId), waitMs);
+    if (lookup === undefined) {
+      throw new IdentityUnconfirmed(`users.info: no answer within ${waitMs}ms`, true);
+    }
+    if ("problem" in lookup) throw new IdentityUnconfirmed(lookup.problem, lookup.transient);
+    return { ...base, user: lookup.email };
   }
 
-  #lookup(userId: string, budgetMs?: number): Promise<Lookup> {
-    if (!this.#o.botToken) {
-      return Promise.resolve({ fallback: "no bot token is configured", cache: false });
-    }
+  #lookup(userId: string): Promise<Lookup> {
     const now = this.#o.clock.monotonic();
     const hit = this.#cache.get(userId);
     if (hit && hit.expires > now) return hit.lookup;
     if (this.#cache.size >= MAX_CACHE) this.#cache.clear();
-    const lookup = this.#fetch(userId, Math.min(LOOKUP_TIMEOUT_MS, budgetMs ?? Infinity));
-    const entry = { expires: now + TTL_MS, lookup };
+    const lookup = this.#fetch(userId);
+    const entry = { expires: now + LOOKUP_TIMEOUT_MS + TTL_MS, lookup };
     this.#cache.set(userId, entry);
-    // Transient failures are not remembered: the next request asks Slack again.
+    // Only a confirmed email is remembered, from when it came; every failure is asked again.
     lookup.then((l) => {
-      if ("fallback" in l && !l.cache && this.#cache.get(userId) === entry) {
-        this.#cache.delete(userId);
-      }
+      if (this.#cache.get(userId) !== entry) return;
+      if ("email" in l) entry.expires = this.#o.clock.monotonic() + TTL_MS;
+      else this.#cache.delete(userId);
     });
     return lookup;
   }
 
-  async #fetch(userId: string, timeoutMs: number): Promise<Lookup> {
+  async #fetch(userId: string): Promise<Lookup> {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), Math.max(0, timeoutMs));
+    const timer = setTimeout(() => abort.abort(), LOOKUP_TIMEOUT_MS);
     try {
       const url = `${this.#usersInfo}?user=${encodeURIComponent(userId)}`;
-      const res = await this.#o.fetch(url, {
+      const res = await fetch(url, {
         headers: { authorization: `Bearer ${this.#o.botToken}` },
         signal: abort.signal,
       });
       if (!res.ok) {
         await res.body?.cancel();
-        return { fallback: `users.info answered HTTP ${res.status}`, cache: false };
+        return { problem: `users.info answered HTTP ${res.status}`, transient: true };
       }
       const doc = await res.json() as {
         ok?: boolean;
@@ -103,27 +136,40 @@ export class SlackIdentities {
       };
       if (doc.ok !== true) {
         const error = typeof doc.error === "string" ? doc.error.slice(0, 80) : "unknown error";
-        // A definite answer about this user is worth remembering; rate limits are not.
-        const cache = error !== "ratelimited" && error !== "internal_error";
-        return { fallback: `users.info failed: ${error}`, cache };
+        return { problem: `users.info failed: ${error}`, transient: TRANSIENT_ERRORS.has(error) };
       }
       const email = doc.user?.profile?.email;
       if (typeof email !== "string" || email === "") {
         return {
-          fallback: "Slack gave no email (the app needs the users:read.email scope)",
-          cache: true,
+          problem: "Slack gave no email for you (the app needs the users:read.email scope)",
+          transient: false,
         };
       }
       try {
         return { email: parseUser(email) };
       } catch {
-        return { fallback: "Slack gave an email daplaya cannot use as a user", cache: true };
+        return { problem: "Slack gave an email daplaya cannot use as a user", transient: false };
       }
     } catch (e) {
-      const why = abort.signal.aborted ? `no answer within ${timeoutMs}ms` : (e as Error).name;
-      return { fallback: `users.info failed (${why})`, cache: false };
+      const why = abort.signal.aborted
+        ? `no answer within ${LOOKUP_TIMEOUT_MS}ms`
+        : (e as Error).name;
+      return { problem: `users.info failed (${why})`, transient: true };
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** The value if it settles within `ms`, else undefined; the promise itself runs on. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

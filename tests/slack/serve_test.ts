@@ -43,6 +43,11 @@ function startFakeSlack() {
         return Response.json({ ok: true, user: { id: user, name: "noemail", profile: {} } });
       }
       if (user === "UERROR") return Response.json({ ok: false, error: "user_not_found" });
+      if (user === "URATE") return Response.json({ ok: false, error: "ratelimited" });
+      if (user === "UINTERNAL") return Response.json({ ok: false, error: "internal_error" });
+      if (user === "U500") return new Response("upstream trouble", { status: 500 });
+      // Slower than serve waits for it (about 1 s), but it does answer.
+      if (user === "USLOW") await new Promise((r) => setTimeout(r, 1500));
       return Response.json({
         ok: true,
         user: { id: user, name: nameOf(user), profile: { email: emailOf(user) } },
@@ -494,25 +499,50 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
     });
 
     await t.step(
-      "identity: no email scope or a failed lookup fall back to slack:<id>",
+      "identity: with a bot token, the email or nothing; never slack:<id> in its place",
       async () => {
-        const noEmail = await slash("UNOEMAIL", "lock ident1");
-        assert.equal(noEmail.response_type, "in_channel");
-        assert.match(noEmail.text, /locked by \*slack:UNOEMAIL \(@noemail\)\*/);
-        assert.match(
-          texts(noEmail),
-          /No email from Slack \(Slack gave no email \(the app needs the users:read\.email scope\)\)/,
-        );
-        assert.match(texts(noEmail), /--user slack:UNOEMAIL/);
-        const failed = await slash("UERROR", "lock ident2");
-        assert.equal(failed.response_type, "in_channel");
-        assert.match(failed.text, /locked by \*slack:UERROR \(@error\)\*/);
-        assert.match(texts(failed), /users\.info failed: user_not_found/);
-        assert.equal((await activeLocks("ident1"))[0].user, "slack:UNOEMAIL");
-        assert.equal((await activeLocks("ident2"))[0].user, "slack:UERROR");
-        // The fallback user is stable: the same Slack user releases it.
-        assert.equal((await slash("UNOEMAIL", "release ident1")).response_type, "in_channel");
-        assert.equal((await slash("UERROR", "release ident2")).response_type, "in_channel");
+        // A users.info slower than serve waits: refused with a line asking to retry, nothing
+        // written, never the lock under another name.
+        const started = Date.now();
+        const slow = await slash("USLOW", "lock ident");
+        assert.ok(Date.now() - started < 3000, `${Date.now() - started}ms`);
+        assert.equal(slow.response_type, "ephemeral", slow.text);
+        assert.match(slow.text, /Could not confirm who you are with Slack.*Nothing was changed/);
+        assert.match(slow.text, /Please retry/);
+        assert.deepEqual(await activeLocks("ident"), []);
+        // The slow answer still arrives and is remembered: the retry is quick and locks as the
+        // email, without asking Slack again.
+        await new Promise((r) => setTimeout(r, 1000));
+        const retried = Date.now();
+        const again = await slash("USLOW", "lock ident");
+        assert.ok(Date.now() - retried < 1000, `${Date.now() - retried}ms`);
+        assert.equal(again.response_type, "in_channel", again.text);
+        assert.match(again.text, /locked by \*uslow@example\.com\*/);
+        assert.equal(slack.lookups.filter((l) => l.user === "USLOW").length, 1);
+        assert.equal((await activeLocks("ident"))[0].user, "uslow@example.com");
+        // Slack failing for a moment (rate limits, its own errors): refused, asked to retry.
+        for (const user of ["URATE", "UINTERNAL", "U500"]) {
+          for (const text of ["lock ident", "release ident", "lock ident9"]) {
+            const answer = await slash(user, text);
+            assert.equal(answer.response_type, "ephemeral", `${user} ${text}: ${answer.text}`);
+            assert.match(answer.text, /Could not confirm who you are with Slack/, user);
+            assert.match(answer.text, /Please retry/, user);
+          }
+        }
+        // Slack answering for sure without an email: refused, saying what the app needs.
+        const noEmail = await slash("UNOEMAIL", "lock ident2");
+        assert.equal(noEmail.response_type, "ephemeral");
+        assert.match(noEmail.text, /Slack gave no email for you/);
+        assert.match(noEmail.text, /users:read\.email/);
+        const notFound = await slash("UERROR", "lock ident2");
+        assert.equal(notFound.response_type, "ephemeral");
+        assert.match(notFound.text, /users\.info failed: user_not_found/);
+        assert.deepEqual(await activeLocks("ident2"), []);
+        assert.deepEqual(await activeLocks("ident9"), []);
+        assert.equal((await activeLocks("ident")).length, 1);
+        // Failures are not remembered: each is asked again.
+        assert.equal(slack.lookups.filter((l) => l.user === "URATE").length, 3);
+        assert.equal((await slash("USLOW", "release ident")).response_type, "in_channel");
         // users.info got the bot token, and answers with an email were cached.
         assert.ok(slack.lookups.every((l) => l.auth === `Bearer ${BOT_TOKEN}`));
         assert.equal(slack.lookups.filter((l) => l.user === "UALICE").length, 1);

@@ -76,6 +76,11 @@ export interface RunContext {
   who(): Promise<SlackIdentity>;
   /** Runs an engine call under the reply deadline; rejects with DeadlineExceeded. */
   within<T>(call: Promise<T>): Promise<T>;
+  /**
+   * Takes the real outcome of a lock or release that missed the deadline (its answer said
+   * "state unknown"), to post it once it settles. The promise never rejects.
+   */
+  late(outcome: Promise<Outcome>): void;
   /** The slash command as configured in Slack, e.g. `/daplaya`, for help texts. */
   command: string;
 }
@@ -161,6 +166,11 @@ export async function runReleaseButton(
     const { env } = target;
     outcome = { message: oldButtonMessage(env, ctx.command), result: "old-button", env };
   }
+  return buttonAnswer(outcome);
+}
+
+/** Only a release replaces the message that carried the button. */
+function buttonAnswer(outcome: Outcome): Outcome {
   outcome.message.replace_original = outcome.result === "released";
   return outcome;
 }
@@ -196,20 +206,21 @@ async function releaseButton(
   } catch (e) {
     return noIdentity(e, env);
   }
-  try {
-    const released = await ctx.within(
-      ctx.locker.release({ env, user: who.user, onlyUberlock, force: false, id }),
-    );
-    return { message: releasedMessage(env, released, who), result: "released", env };
-  } catch (e) {
-    if (e instanceof NotHeldError) {
+  const settle = ctx.locker.release({ env, user: who.user, onlyUberlock, force: false, id }).then(
+    (released): Outcome => ({
+      message: releasedMessage(env, released, who),
+      result: "released",
+      env,
+    }),
+    (e): Outcome => {
+      if (!(e instanceof NotHeldError)) return unknownState("release", env, e, ctx.command);
       const live = e.holders.find((h) => h.slot.id === id);
       return live
         ? { message: refusal(env, live, who), result: "refused", env }
         : { message: overMessage(target, onlyUberlock, e.holders, who), result: "over", env };
-    }
-    return unknownState("release", env, e, ctx.command);
-  }
+    },
+  );
+  return await inTime("release", env, settle, ctx, buttonAnswer);
 }
 
 async function lock(
@@ -223,28 +234,27 @@ async function lock(
   } catch (e) {
     return noIdentity(e, env);
   }
-  try {
-    const held = await ctx.within(ctx.locker.acquire({
-      env,
-      user: who.user,
-      kind,
-      meta: cmd.meta,
-      metaExplicit: cmd.metaExplicit,
-      // Slack must be answered within 3 s: one attempt, never a wait.
-      timeoutMs: 0,
-      intervalMs: 5000,
-    }));
-    return {
+  const settle = ctx.locker.acquire({
+    env,
+    user: who.user,
+    kind,
+    meta: cmd.meta,
+    metaExplicit: cmd.metaExplicit,
+    // Slack must be answered within 3 s: one attempt, never a wait.
+    timeoutMs: 0,
+    intervalMs: 5000,
+  }).then(
+    (held): Outcome => ({
       message: lockedMessage(held, who),
       result: held.refreshed ? "refreshed" : "locked",
       env,
-    };
-  } catch (e) {
-    if (e instanceof NotAcquiredError) {
-      return { message: heldByMessage(env, e.holder, who), result: "held", env };
-    }
-    return unknownState("lock", env, e, ctx.command);
-  }
+    }),
+    (e): Outcome =>
+      e instanceof NotAcquiredError
+        ? { message: heldByMessage(env, e.holder, who), result: "held", env }
+        : unknownState("lock", env, e, ctx.command),
+  );
+  return await inTime("lock", env, settle, ctx);
 }
 
 async function release(env: string, ctx: RunContext): Promise<Outcome> {
@@ -254,17 +264,53 @@ async function release(env: string, ctx: RunContext): Promise<Outcome> {
   } catch (e) {
     return noIdentity(e, env);
   }
-  try {
-    const released = await ctx.within(
-      ctx.locker.release({ env, user: who.user, onlyUberlock: false, force: false }),
+  const settle = ctx.locker.release({ env, user: who.user, onlyUberlock: false, force: false })
+    .then(
+      (released): Outcome => ({
+        message: releasedMessage(env, released, who),
+        result: "released",
+        env,
+      }),
+      (e): Outcome =>
+        e instanceof NotHeldError
+          ? { message: notHeldMessage(e.message, who), result: "not-held", env }
+          : unknownState("release", env, e, ctx.command),
     );
-    return { message: releasedMessage(env, released, who), result: "released", env };
+  return await inTime("release", env, settle, ctx);
+}
+
+/**
+ * The outcome of a lock or release if it settles in time. Otherwise the answer says the state
+ * is unknown, and the real outcome goes to `ctx.late` once the call settles (the engine call is
+ * never abandoned halfway: it runs to its end, within the store's own timeouts).
+ */
+async function inTime(
+  action: "lock" | "release",
+  env: string,
+  settle: Promise<Outcome>,
+  ctx: RunContext,
+  finish: (outcome: Outcome) => Outcome = (outcome) => outcome,
+): Promise<Outcome> {
+  try {
+    return finish(await ctx.within(settle));
   } catch (e) {
-    if (e instanceof NotHeldError) {
-      return { message: notHeldMessage(e.message, who), result: "not-held", env };
-    }
-    return unknownState("release", env, e, ctx.command);
+    if (!(e instanceof DeadlineExceeded)) throw e;
+    const what = `${ctx.command} ${action} ${env}`;
+    ctx.late(settle.then((outcome) => finish(lateOutcome(outcome, what))));
+    return finish(unknownState(action, env, e, ctx.command));
   }
+}
+
+/** Says, under the answer's first line, which command this late answer is about. */
+function lateOutcome(outcome: Outcome, what: string): Outcome {
+  outcome.message.blocks.splice(
+    1,
+    0,
+    context(
+      `:hourglass_flowing_sand: The outcome of \`${what}\`, which could not be confirmed within Slack's 3 seconds.`,
+    ),
+  );
+  return outcome;
 }
 
 async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome> {
@@ -442,6 +488,8 @@ function unknownState(
   const target = env ? ` *${env}*` : "";
   const text = action === "leases"
     ? `:warning: Could not read the locks${target}: ${why}. Please retry.`
+    : timeout
+    ? `:hourglass: Could not confirm the ${action} of${target}: ${why}. The lock state is unknown for now: the ${action} is still running, and its outcome will follow here. \`${command} leases ${env}\` shows the locks.`
     : `:warning: Could not confirm the ${action} of${target}: ${why}. The lock state is unknown; nothing is confirmed. Please retry \`${command} ${action} ${env}\`${
       action === "lock" ? " (retrying is safe: a lock you already hold is only refreshed)" : ""
     } or check with \`${command} leases ${env}\`.`;

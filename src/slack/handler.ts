@@ -113,9 +113,20 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     const text = form.get("text") ?? "";
     note.cmd = /^\s*([A-Za-z]{1,12})(\s|$)/.exec(text)?.[1].toLowerCase() ?? (text ? "?" : "help");
     note.user = userId;
-    const ctx = runContext(userId, form.get("user_name"), form.get("command"), deadlineAt);
+    const responseUrl = form.get("response_url") ?? "";
+    // A late outcome is posted only after this answer has been handed over.
+    let answered = () => {};
+    const handedOver = new Promise<void>((resolve) => answered = resolve);
+    const ctx = runContext(
+      userId,
+      form.get("user_name"),
+      form.get("command"),
+      deadlineAt,
+      (late) => track(followUp(late, handedOver, responseUrl, { ...note })),
+    );
     const outcome = await runSlash(text, ctx);
     noted(outcome, note);
+    answered();
     return Response.json(outcome.message);
   }
 
@@ -151,11 +162,14 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     }
     note.user = userId;
     const userName = payload.user?.username ?? payload.user?.name;
+    let answered = () => {};
+    const handedOver = new Promise<void>((resolve) => answered = resolve);
     const ctx = runContext(
       userId,
       typeof userName === "string" ? userName : null,
       null,
       deadlineAt,
+      (late) => track(followUp(late, handedOver, responseUrl, { ...note })),
     );
     const outcome = await runReleaseButton(
       typeof action?.value === "string" ? action.value : undefined,
@@ -164,8 +178,11 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     );
     noted(outcome, note);
     // Slack ignores the body of an answer to a button: the reply goes to response_url, after
-    // the acknowledgement, so a slow post never makes the button time out.
-    track(respond(responseUrl, outcome.message, userId));
+    // the acknowledgement, so a slow post never makes the button time out. A late outcome
+    // follows it, never overtakes it.
+    const posted = respond(responseUrl, outcome.message, userId);
+    track(posted);
+    posted.finally(answered);
     return new Response(null, { status: 200 });
   }
 
@@ -174,6 +191,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     userName: string | null,
     command: string | null,
     deadlineAt: number,
+    late: RunContext["late"],
   ): RunContext {
     const remaining = () => deadlineAt - deps.clock.monotonic();
     return {
@@ -181,7 +199,31 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       command: command && COMMAND_RE.test(command) ? command : "/daplaya",
       who: () => identities.resolve(userId, userName ?? undefined, remaining()),
       within: (call) => withDeadline(call, remaining()),
+      late,
     };
+  }
+
+  /**
+   * Posts the real outcome of a lock or release that was answered "state unknown", once it
+   * settles and the first answer has been handed over; logs one `late` line for it.
+   */
+  async function followUp(
+    late: Promise<Outcome>,
+    handedOver: Promise<void>,
+    responseUrl: string,
+    note: Note,
+  ): Promise<void> {
+    const outcome = await late;
+    await handedOver;
+    delete note.reason;
+    delete note.error;
+    noted(outcome, note);
+    deps.log([stamp(), "late", ...logFields(note)].join(" "));
+    if (!/^https?:\/\//.test(responseUrl)) {
+      deps.log(`${stamp()} late outcome not posted: no response_url user=${note.user}`);
+      return;
+    }
+    await respond(responseUrl, outcome.message, note.user ?? "?");
   }
 
   async function respond(url: string, message: SlackMessage, userId: string): Promise<void> {
@@ -224,12 +266,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       res = status(500);
     }
     const ms = Math.round(deps.clock.monotonic() - started);
-    const fields = LOG_FIELDS
-      .filter((k) => note[k] !== undefined)
-      .map((k) => {
-        const v = note[k]!;
-        return `${k}=${/^[\w.@:+-]+$/.test(v) ? v : JSON.stringify(v.slice(0, 200))}`;
-      });
+    const fields = logFields(note);
     deps.log([stamp(), req.method, path.slice(0, 100), res.status, `${ms}ms`, ...fields].join(" "));
     return res;
   };
@@ -246,6 +283,15 @@ interface InteractionPayload {
   response_url?: unknown;
   user?: { id?: unknown; username?: unknown; name?: unknown };
   actions?: { action_id?: unknown; value?: unknown }[];
+}
+
+function logFields(note: Note): string[] {
+  return LOG_FIELDS
+    .filter((k) => note[k] !== undefined)
+    .map((k) => {
+      const v = note[k]!;
+      return `${k}=${/^[\w.@:+-]+$/.test(v) ? v : JSON.stringify(v.slice(0, 200))}`;
+    });
 }
 
 /** Records what happened for the log line. */

@@ -130,8 +130,8 @@ function setup(
     return { answer: await res.json(), responseId };
   };
   const slash = async (user: string, text: string) => (await command(user, text)).answer;
-  /** Clicks a button; returns the answer posted to its response_url. */
-  const click = async (user: string, button: Json) => {
+  /** Clicks a button; returns the id of its response_url, once the click is acknowledged. */
+  const press = async (user: string, button: Json) => {
     const responseId = `click${++nonce}`;
     const payload = {
       type: "block_actions",
@@ -144,9 +144,12 @@ function setup(
     const res = await handler(await signedRequest("/slack/interactions", body));
     assert.equal(res.status, 200);
     assert.equal(await res.text(), "");
-    return (await slack.responses(responseId))[0];
+    return responseId;
   };
-  return { store, handler, log, slash, command, click };
+  /** Clicks a button; returns the answer posted to its response_url. */
+  const click = async (user: string, button: Json) =>
+    (await slack.responses(await press(user, button)))[0];
+  return { store, handler, log, slash, command, click, press };
 }
 
 /** The Release button of an answer. */
@@ -224,6 +227,73 @@ Deno.test("Slack handler in-process", async (t) => {
           answer.text,
           /Could not confirm the release of \*PROD\*: DynamoDB did not answer in time/,
         );
+      },
+    );
+
+    await t.step(
+      "confirmed after the answer: the real outcome follows on response_url",
+      async () => {
+        // A store whose writes take longer than the reply budget, and then succeed.
+        const store = new MemoryStore();
+        const slow =
+          <A extends unknown[], R>(f: (...a: A) => Promise<R>, ms = 300) =>
+          async (...a: A): Promise<R> => {
+            await new Promise((r) => setTimeout(r, ms));
+            return await f(...a);
+          };
+        store.grant = slow(store.grant.bind(store));
+        store.release = slow(store.release.bind(store));
+        const { command, handler, log } = setup(slack, { store, replyBudgetMs: 100 });
+        const lock = await command("U7", "lock late build 9");
+        assert.equal(lock.answer.response_type, "ephemeral");
+        assert.match(lock.answer.text, /Could not confirm the lock of \*LATE\*: DynamoDB did not/);
+        const [granted] = await slack.responses(lock.responseId);
+        assert.equal(granted.response_type, "in_channel");
+        assert.match(granted.text, /\*LATE\* locked by \*slack:U7 \(@pat\)\*/);
+        assert.match(
+          JSON.stringify(granted.blocks),
+          /could not be confirmed within Slack's 3 seconds/,
+        );
+        const [held] = await store.active("LATE");
+        assert.equal(JSON.parse(buttonOf(granted).value).id, held.id);
+        // Someone else, late: refused, shown only to them.
+        const other = await command("U8", "lock late");
+        const [refused] = await slack.responses(other.responseId);
+        assert.equal(refused.response_type, "ephemeral");
+        assert.match(refused.text, /\*LATE\* is held by \*slack:U7\*/);
+        // A late release, from the command and from the button (after its own first answer).
+        const release = await command("U7", "release late");
+        assert.match(release.answer.text, /Could not confirm the release of \*LATE\*/);
+        const [released] = await slack.responses(release.responseId);
+        assert.equal(released.response_type, "in_channel");
+        assert.match(released.text, /\*LATE\* lock released by \*slack:U7/);
+        assert.deepEqual(await store.active("LATE"), []);
+        const again = await command("U7", "lock late");
+        const [second] = await slack.responses(again.responseId);
+        const clickId = await setup(slack, { store, replyBudgetMs: 100 }).press(
+          "U7",
+          buttonOf(second),
+        );
+        const [clicked, outcome] = await slack.responses(clickId, 2);
+        assert.match(clicked.text, /Could not confirm the release of \*LATE\*/);
+        assert.equal(clicked.replace_original, false);
+        assert.match(outcome.text, /\*LATE\* lock released by \*slack:U7/);
+        assert.equal(outcome.replace_original, true);
+        // A failure after the answer: still unknown, said again, shown only to them.
+        store.grant = slow(() => Promise.reject(new FailureError("throttled")));
+        const failed = await command("U9", "lock late2");
+        const [failure] = await slack.responses(failed.responseId);
+        assert.equal(failure.response_type, "ephemeral");
+        assert.match(
+          failure.text,
+          /Could not confirm the lock of \*LATE2\*: DynamoDB could not be reached/,
+        );
+        await handler.drain();
+        assert.ok(
+          log.some((l) => / late cmd=lock env=LATE user=U7 result=locked$/.test(l)),
+          log.join("\n"),
+        );
+        assert.ok(log.some((l) => / late cmd=release env=LATE user=U7 result=released$/.test(l)));
       },
     );
 

@@ -48,6 +48,8 @@ function startFakeSlack() {
       if (user === "U500") return new Response("upstream trouble", { status: 500 });
       // Slower than serve waits for it (about 1 s), but it does answer.
       if (user === "USLOW") await new Promise((r) => setTimeout(r, 1500));
+      // Slow, but within the second serve waits.
+      if (user.startsWith("ULATE")) await new Promise((r) => setTimeout(r, 900));
       return Response.json({
         ok: true,
         user: { id: user, name: nameOf(user), profile: { email: emailOf(user) } },
@@ -577,6 +579,64 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         assert.equal(locks.length, 1);
         assert.match(winners[0].text, new RegExp(`locked by \\*${locks[0].user}\\*`));
         for (const a of held) assert.match(a.text, new RegExp(`held by \\*${locks[0].user}\\*`));
+      },
+    );
+
+    await t.step(
+      "confirmed after Slack's 3 s: the real outcome follows on response_url",
+      async () => {
+        // Held already, from the CLI, by these Slack users' emails: so `lock` is a refresh (two
+        // writes) and `release` a read and a write.
+        const held = await cli("lock", "--env", "late", "--user", "ulate1@example.com");
+        assert.equal(held.code, 0, held.stderr);
+        const held2 = await cli("lock", "--env", "late2", "--user", "ulate2@example.com");
+        assert.equal(held2.code, 0, held2.stderr);
+        // users.info takes 0.9 s for them, and each DynamoDB request 0.85 s: together past the
+        // 2.5 s serve waits for an answer, each within its own timeout.
+        const delay = { kind: "delay", ms: 850 } as const;
+        const late = async (user: string, text: string, id: string) => {
+          const started = Date.now();
+          const r = await signedPost(
+            "/slack/commands",
+            slashBody(user, text, { response_url: `${slack.base}/response/${id}` }),
+          );
+          const ms = Date.now() - started;
+          assert.equal(r.status, 200, r.text);
+          assert.ok(ms < 3000, `${ms}ms`);
+          return JSON.parse(r.text);
+        };
+        proxy.inject("TransactWriteItems", delay, delay);
+        const lock = await late("ULATE1", "lock late hotfix 12", "late1");
+        assert.equal(lock.response_type, "ephemeral", lock.text);
+        assert.match(lock.text, /Could not confirm the lock of \*LATE\*: DynamoDB did not answer/);
+        const granted = await slack.response("late1");
+        assert.equal(granted.response_type, "in_channel");
+        assert.match(
+          granted.text,
+          /\*LATE\* is already locked by \*ulate1@example\.com\*: refreshed/,
+        );
+        assert.match(texts(granted), /could not be confirmed within Slack's 3 seconds/);
+        const [lockRecord] = await activeLocks("late");
+        assert.equal(lockRecord.meta, "hotfix 12");
+        assert.equal(JSON.parse(buttonOf(granted).value).id, lockRecord.id);
+        proxy.clear();
+        proxy.inject("GetItem", delay);
+        proxy.inject("TransactWriteItems", delay);
+        const release = await late("ULATE2", "release late2", "late2");
+        assert.equal(release.response_type, "ephemeral", release.text);
+        assert.match(release.text, /Could not confirm the release of \*LATE2\*/);
+        const released = await slack.response("late2");
+        assert.equal(released.response_type, "in_channel");
+        assert.match(released.text, /\*LATE2\* lock released by \*ulate2@example\.com\*/);
+        assert.deepEqual(await activeLocks("late2"), []);
+        proxy.clear();
+        // The button of the late message ends that lock.
+        const clicked = await click("ULATE1", buttonOf(granted).value);
+        assert.match(clicked.text, /\*LATE\* lock released by \*ulate1@example\.com\*/);
+        assert.match(
+          server!.stderr(),
+          /Z late cmd=lock env=LATE user=ULATE1 result=refreshed\n/,
+        );
       },
     );
 

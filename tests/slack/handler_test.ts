@@ -322,6 +322,8 @@ Deno.test("Slack handler in-process", async (t) => {
         UAMP: { email: longUser("&") },
         ULT: { email: longUser("<") },
         UGT: { email: longUser(">") },
+        USLOW: { delayMs: 2000 },
+        UNOEMAIL: { noEmail: true },
       });
       try {
         const env = `E${"X".repeat(63)}`;
@@ -363,6 +365,25 @@ Deno.test("Slack handler in-process", async (t) => {
         keep("leases of one env", await slash("UGT", `leases ${env2}`));
         keep("released", await slash("ULT", `release ${env2}`));
         keep("button released", await click("UAMP", buttonOf(locked)));
+        // The same button once its lock is over, while others hold the env now.
+        assert.equal((await slash("UGT", `lock ${env} ${amp}`)).response_type, "in_channel");
+        assert.equal((await slash("ULT", `uberlock ${env} ${lt}`)).response_type, "in_channel");
+        keep("button over", await click("UAMP", buttonOf(locked)));
+        keep("old button", await click("UAMP", { ...buttonOf(locked), value: env }));
+        keep("identity unconfirmed", await slash("USLOW", `lock ${env} ${amp}`));
+        keep("no email", await slash("UNOEMAIL", `lock ${env} ${amp}`));
+        // A lock confirmed after the answer: the outcome posted later.
+        const slowStore = new MemoryStore();
+        const grant = slowStore.grant.bind(slowStore);
+        slowStore.grant = async (req) => {
+          await new Promise((r) => setTimeout(r, 200));
+          return await grant(req);
+        };
+        const slowSetup = setup(fake, { store: slowStore, botToken: BOT_TOKEN, replyBudgetMs: 50 });
+        const late = await slowSetup.command("UAMP", `lock ${env} ${amp}`);
+        keep("late: unknown", late.answer);
+        keep("late: locked", (await fake.responses(late.responseId))[0]);
+        await slowSetup.handler.drain();
         // No bot token: the identity note with the longest Slack name.
         const plain = setup(fake, { userName: "&".repeat(80) });
         keep("identity note", await plain.slash("U5", `lock ${env2} ${amp}`));
@@ -385,6 +406,12 @@ Deno.test("Slack handler in-process", async (t) => {
           "leases of one env": /^Active locks on \*F/,
           "released": /uberlock released by/,
           "button released": /lock released by/,
+          "button over": /That lock on .* is already over.* is now held by \*&gt;.* and \*&lt;/,
+          "old button": /cannot tell which lock/,
+          "identity unconfirmed": /Could not confirm who you are with Slack/,
+          "no email": /Slack gave no email for you/,
+          "late: unknown": /Could not confirm the lock of .*: DynamoDB did not answer in time/,
+          "late: locked": /locked by \*&amp;/,
           "identity note": /locked by \*slack:U5 \(@&amp;/,
           "unknown": /Could not confirm the release/,
         };

@@ -124,9 +124,13 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       deadlineAt,
       (late) => track(followUp(late, handedOver, responseUrl, { ...note })),
     );
-    const outcome = await runSlash(text, ctx);
+    let outcome: Outcome;
+    try {
+      outcome = await runSlash(text, ctx);
+    } finally {
+      answered();
+    }
     noted(outcome, note);
-    answered();
     return Response.json(outcome.message);
   }
 
@@ -171,11 +175,17 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       deadlineAt,
       (late) => track(followUp(late, handedOver, responseUrl, { ...note })),
     );
-    const outcome = await runReleaseButton(
-      typeof action?.value === "string" ? action.value : undefined,
-      actionId === RELEASE_UBERLOCK_ACTION,
-      ctx,
-    );
+    let outcome: Outcome;
+    try {
+      outcome = await runReleaseButton(
+        typeof action?.value === "string" ? action.value : undefined,
+        actionId === RELEASE_UBERLOCK_ACTION,
+        ctx,
+      );
+    } catch (e) {
+      answered();
+      throw e;
+    }
     noted(outcome, note);
     // Slack ignores the body of an answer to a button: the reply goes to response_url, after
     // the acknowledgement, so a slow post never makes the button time out. A late outcome

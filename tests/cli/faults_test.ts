@@ -749,13 +749,24 @@ Deno.test("faults between the CLI and DynamoDB", async (t) => {
       if (r.code !== 0) assert.doesNotMatch(r.stderr, /^\s+at /m);
     }
 
-    // Every grant the CLI reported is in the table as reported.
+    // Every grant the CLI reported is in the table as reported. A re-lock by the holder (a
+    // worker back from a "crash") gives the same lock a new, higher fence, also when that
+    // re-lock's answer was lost: the table's fence is the last one, never a lower one.
     for (const { lock, worker } of granted) {
       const record = byId.get(lock!.id);
       assert.ok(record, `reported grant ${lock!.id} has its record`);
       assert.equal(record.user, worker);
-      assert.equal(record.fence, lock!.fence);
+      assert.ok(
+        record.fence >= lock!.fence,
+        `fence ${record.fence} of ${lock!.id} < ${lock!.fence}`,
+      );
       assert.equal(record.createdAt, lock!.createdAt);
+    }
+    const lastReported = new Map<string, number>();
+    for (const { lock } of granted) {
+      const before = lastReported.get(lock!.id) ?? -Infinity;
+      assert.ok(lock!.fence >= before, `re-lock of ${lock!.id}: fence ${lock!.fence} < ${before}`);
+      lastReported.set(lock!.id, lock!.fence);
     }
     // Every release the CLI reported is released in the table.
     for (const { released, worker } of releases) {

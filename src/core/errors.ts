@@ -26,6 +26,11 @@ export class FailureError extends DaplayaError {
  */
 export class UnavailableError extends FailureError {
   override name = "UnavailableError";
+  /**
+   * True when a write may have been applied all the same (an attempt reached DynamoDB and its
+   * answer was lost, a 5xx, a transaction still in progress): read back before reporting.
+   */
+  outcomeUnknown = false;
 }
 
 /** Exit 3: the lock is held by someone else and we may not wait (longer). */

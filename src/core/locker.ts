@@ -185,7 +185,7 @@ export class Locker {
     try {
       result = await write();
     } catch (e) {
-      if (!(e instanceof UnavailableError)) throw e;
+      if (!(e instanceof UnavailableError) || !e.outcomeUnknown) throw e;
       let guard: Guard | null;
       try {
         guard = await this.store.guard(env);
@@ -299,7 +299,7 @@ export class Locker {
     try {
       released = (await write()).released;
     } catch (e) {
-      if (!(e instanceof UnavailableError)) throw e;
+      if (!(e instanceof UnavailableError) || !e.outcomeUnknown) throw e;
       const confirmed = await this.#releasedAs(ids, now, by).catch(() => {
         throw new UnavailableError(
           `${

@@ -407,18 +407,27 @@ export class DynamoStore implements LockStore {
     items: TransactWriteItem[],
     token: string,
   ): Promise<Guard | null | undefined> {
+    // Whether any attempt may have reached DynamoDB and been applied: then a failure leaves
+    // the outcome unknown, and the engine reads the guard back before reporting it.
+    let reached = false;
     for (let attempt = 1;; attempt++) {
+      const command = new TransactWriteItemsCommand({
+        TransactItems: items,
+        // A conflict retry is a new request: the cancelled one changed nothing.
+        ClientRequestToken: attempt === 1 ? token : crypto.randomUUID(),
+      });
+      command.middlewareStack.add((next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (e) {
+          reached ||= mayHaveApplied(e);
+          throw e;
+        }
+      }, { step: "finalizeRequest", priority: "low", name: "daplayaOutcome" });
       try {
         await this.#send(
           "TransactWriteItems",
-          () =>
-            this.#client.send(
-              new TransactWriteItemsCommand({
-                TransactItems: items,
-                // A conflict retry is a new request: the cancelled one changed nothing.
-                ClientRequestToken: attempt === 1 ? token : crypto.randomUUID(),
-              }),
-            ),
+          () => this.#client.send(command),
           "TransactionCanceledException",
         );
         return undefined;
@@ -426,13 +435,17 @@ export class DynamoStore implements LockStore {
         const reasons =
           (e as { CancellationReasons?: { Code?: string; Item?: Item }[] }).CancellationReasons;
         if ((e as Error).name !== "TransactionCanceledException" || !reasons) {
-          throw this.#failure(e, "TransactWriteItems");
+          const failure = this.#failure(e, "TransactWriteItems");
+          if (failure instanceof UnavailableError) failure.outcomeUnknown = reached;
+          throw failure;
         }
         if (reasons.some((r) => r.Code === "TransactionConflict")) {
           if (attempt >= 8) {
-            throw new UnavailableError(
+            const failure = new UnavailableError(
               `DynamoDB kept reporting transaction conflicts on ${what}: try again later`,
             );
+            failure.outcomeUnknown = reached;
+            throw failure;
           }
           await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
           continue;
@@ -566,6 +579,21 @@ export class DynamoStore implements LockStore {
     }
     return failure(`DynamoDB ${action} failed: ${name}: ${message}`);
   }
+}
+
+/**
+ * Whether a failed attempt may have been applied: it reached DynamoDB and no answer came back,
+ * or the answer does not say (5xx, a transaction with this token still in progress). A refused
+ * connection or an unknown host never reached it; a 4xx answer says it was not applied.
+ */
+function mayHaveApplied(e: unknown): boolean {
+  const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = err.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500 || err.name === "TransactionInProgressException";
+  const code = err.code ?? (err.cause as { code?: string } | undefined)?.code ?? "";
+  return !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|did not establish a connection/i.test(
+    `${code} ${err.name} ${err.message}`,
+  );
 }
 
 /** The SDK logs nothing but warnings here, each as one line. */

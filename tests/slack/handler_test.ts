@@ -11,70 +11,11 @@ import { Locker } from "../../src/core/locker.ts";
 import { decodeSlackText, parseSlashText } from "../../src/slack/commands.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 
 const SECRET = "handler-test-secret";
 const BOT_TOKEN = "xoxb-handler-test";
 const encoder = new TextEncoder();
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
-/** How the fake users.info answers for one Slack user id (default: an email made of the id). */
-type UserAnswer =
-  | { email: string; delayMs?: number }
-  | { delayMs: number }
-  | { status: number }
-  | { error: string }
-  | { noEmail: true };
-
-/** A fake Slack Web API on loopback: users.info per user, and response_url sinks. */
-function startFakeSlack(users: Record<string, UserAnswer> = {}) {
-  const lookups: string[] = [];
-  const posts = new Map<string, Json[]>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const url = new URL(req.url);
-    if (url.pathname === "/api/users.info") {
-      const user = url.searchParams.get("user") ?? "";
-      lookups.push(user);
-      if (req.headers.get("authorization") !== `Bearer ${BOT_TOKEN}`) {
-        return Response.json({ ok: false, error: "invalid_auth" });
-      }
-      const a = users[user] ?? { email: `${user.toLowerCase()}@example.com` };
-      if ("delayMs" in a && a.delayMs) {
-        await new Promise((r) => setTimeout(r, a.delayMs));
-      }
-      if ("status" in a) return new Response("busy", { status: a.status });
-      if ("error" in a) return Response.json({ ok: false, error: a.error });
-      const profile = "email" in a ? { email: a.email } : {};
-      return Response.json({ ok: true, user: { id: user, profile } });
-    }
-    const m = url.pathname.match(/^\/response\/(\w+)$/);
-    if (m && req.method === "POST") {
-      posts.set(m[1], [...posts.get(m[1]) ?? [], await req.json()]);
-      return new Response("ok");
-    }
-    await req.body?.cancel();
-    return new Response("not found", { status: 404 });
-  });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  return {
-    base,
-    apiUrl: `${base}/api`,
-    lookups,
-    /** Everything posted so far to response_url `id`. */
-    posted: (id: string): Json[] => posts.get(id) ?? [],
-    /** Waits until `count` answers were posted to response_url `id`; returns them. */
-    async responses(id: string, count = 1, timeoutMs = 30_000): Promise<Json[]> {
-      const deadline = Date.now() + timeoutMs;
-      while ((posts.get(id)?.length ?? 0) < count) {
-        if (Date.now() > deadline) throw new Error(`no answer posted to response_url ${id}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return posts.get(id)!;
-    },
-    close: () => server.shutdown(),
-  };
-}
 
 let nonce = 0;
 
@@ -157,7 +98,7 @@ const buttonOf = (answer: Json) =>
   answer.blocks.find((b: Json) => b.type === "actions").elements[0];
 
 Deno.test("Slack handler in-process", async (t) => {
-  const slack = startFakeSlack({ U2: { email: "u2@example.com", delayMs: 1500 } });
+  const slack = startFakeSlack(BOT_TOKEN, { U2: { email: "u2@example.com", delayMs: 1500 } });
   try {
     await t.step("without a bot token: slack:<id>, said in the answer, no lookup", async () => {
       const { slash, store } = setup(slack);
@@ -187,12 +128,12 @@ Deno.test("Slack handler in-process", async (t) => {
       // comes within its own second, so it knows who asks (U2, who holds nothing).
       const release = await slash("U2", "release slow");
       assert.match(release.text, /u2@example\.com holds no active lock on env SLOW/);
-      assert.equal(slack.lookups.filter((u) => u === "U2").length, 1);
+      assert.equal(slack.lookups.filter((l) => l.user === "U2").length, 1);
       const retried = Date.now();
       const again = await slash("U2", "lock slow");
       assert.ok(Date.now() - retried < 500, `${Date.now() - retried}ms`);
       assert.match(again.text, /\*SLOW\* locked by \*u2@example\.com\*/);
-      assert.equal(slack.lookups.filter((u) => u === "U2").length, 1);
+      assert.equal(slack.lookups.filter((l) => l.user === "U2").length, 1);
       assert.equal((await store.active("SLOW"))[0].user, "u2@example.com");
     });
 
@@ -318,7 +259,7 @@ Deno.test("Slack handler in-process", async (t) => {
       // Users of 256 characters that all need escaping, the longest env, meta of 2,048 `&`
       // and `<` (each 4 or 5 characters once escaped), a Slack name of 80 `&`.
       const longUser = (c: string) => `${c.repeat(256 - 12)}@example.com`;
-      const fake = startFakeSlack({
+      const fake = startFakeSlack(BOT_TOKEN, {
         UAMP: { email: longUser("&") },
         ULT: { email: longUser("<") },
         UGT: { email: longUser(">") },

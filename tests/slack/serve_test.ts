@@ -6,15 +6,13 @@
 import assert from "node:assert/strict";
 import { daplaya, daplayaCommand } from "../support/cli.ts";
 import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { startFaultProxy } from "../support/fault_proxy.ts";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5-test";
 const APP_ID = "A0DAPLAYA";
 const BOT_TOKEN = "xoxb-test-bot-token-123";
 const LEGACY_TOKEN = "legacy-verification-token-xyz";
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
 
 const EMAILS: Record<string, string> = {
   UALICE: "alice@example.com",
@@ -25,59 +23,6 @@ const EMAILS: Record<string, string> = {
 };
 const emailOf = (id: string) => EMAILS[id] ?? `${id.toLowerCase()}@example.com`;
 const nameOf = (id: string) => id.slice(1).toLowerCase();
-
-/** A fake Slack Web API: users.info for a few kinds of user, and response_url sinks. */
-function startFakeSlack() {
-  const lookups: { user: string; auth: string | null }[] = [];
-  const responses = new Map<string, Json>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const url = new URL(req.url);
-    if (url.pathname === "/api/users.info") {
-      const user = url.searchParams.get("user") ?? "";
-      lookups.push({ user, auth: req.headers.get("authorization") });
-      if (req.headers.get("authorization") !== `Bearer ${BOT_TOKEN}`) {
-        return Response.json({ ok: false, error: "invalid_auth" });
-      }
-      if (user === "UNOEMAIL") {
-        // What Slack answers when the app lacks the users:read.email scope.
-        return Response.json({ ok: true, user: { id: user, name: "noemail", profile: {} } });
-      }
-      if (user === "UERROR") return Response.json({ ok: false, error: "user_not_found" });
-      if (user === "URATE") return Response.json({ ok: false, error: "ratelimited" });
-      if (user === "UINTERNAL") return Response.json({ ok: false, error: "internal_error" });
-      if (user === "U500") return new Response("upstream trouble", { status: 500 });
-      // Twice as slow as serve waits for it (1 s), but it does answer.
-      if (user === "USLOW") await new Promise((r) => setTimeout(r, 2000));
-      return Response.json({
-        ok: true,
-        user: { id: user, name: nameOf(user), profile: { email: emailOf(user) } },
-      });
-    }
-    const m = url.pathname.match(/^\/response\/(\w+)$/);
-    if (m && req.method === "POST") {
-      responses.set(m[1], await req.json());
-      return new Response("ok");
-    }
-    await req.body?.cancel();
-    return new Response("not found", { status: 404 });
-  });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  return {
-    base,
-    apiUrl: `${base}/api`,
-    lookups,
-    /** Waits for the answer posted to response_url `id`. */
-    async response(id: string): Promise<Json> {
-      const deadline = Date.now() + 30_000; // a hang bound, not a speed check
-      while (!responses.has(id)) {
-        if (Date.now() > deadline) throw new Error(`no answer posted to response_url ${id}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return responses.get(id);
-    },
-    close: () => server.shutdown(),
-  };
-}
 
 /** A running `daplaya serve`: its URL, its stderr so far, and a way to stop it. */
 async function startServe(env: Record<string, string>) {
@@ -139,7 +84,15 @@ let responseCounter = 0;
 Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
   const ddb = await startDynamoLocal();
   const proxy = await startFaultProxy(ddb.endpoint);
-  const slack = startFakeSlack();
+  const slack = startFakeSlack(BOT_TOKEN, {
+    UNOEMAIL: { noEmail: true },
+    UERROR: { error: "user_not_found" },
+    URATE: { error: "ratelimited" },
+    UINTERNAL: { error: "internal_error" },
+    U500: { status: 500 },
+    // Twice as slow as serve waits for it (1 s), but it does answer.
+    USLOW: { delayMs: 2000 },
+  }, emailOf);
   const cliEnv = localEnv(ddb.endpoint);
   const cli = (...args: string[]) => daplaya(args, cliEnv);
   let server: Awaited<ReturnType<typeof startServe>> | undefined;
@@ -229,7 +182,7 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       );
       assert.equal(r.status, 200, r.text);
       assert.equal(r.text, "");
-      return await slack.response(id);
+      return (await slack.responses(id))[0];
     };
     const activeLocks = async (env?: string) => {
       const r = await cli("--json", "locks", ...(env ? ["--env", env] : []));
@@ -608,7 +561,7 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         const lock = await late("ULATE1", "lock late hotfix 12", "late1");
         assert.equal(lock.response_type, "ephemeral", lock.text);
         assert.match(lock.text, /Could not confirm the lock of \*LATE\*: DynamoDB did not answer/);
-        const granted = await slack.response("late1");
+        const granted = (await slack.responses("late1"))[0];
         assert.equal(granted.response_type, "in_channel");
         assert.match(
           granted.text,
@@ -624,7 +577,7 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
         const release = await late("ULATE2", "release late2", "late2");
         assert.equal(release.response_type, "ephemeral", release.text);
         assert.match(release.text, /Could not confirm the release of \*LATE2\*/);
-        const released = await slack.response("late2");
+        const released = (await slack.responses("late2"))[0];
         assert.equal(released.response_type, "in_channel");
         assert.match(released.text, /\*LATE2\* lock released by \*ulate2@example\.com\*/);
         assert.deepEqual(await activeLocks("late2"), []);

@@ -200,12 +200,8 @@ async function releaseButton(
   ctx: RunContext,
 ): Promise<Outcome> {
   const { env, id } = target;
-  let who: SlackIdentity;
-  try {
-    who = await ctx.who();
-  } catch (e) {
-    return noIdentity(e, env);
-  }
+  const who = await identify(ctx, env);
+  if (!("user" in who)) return who;
   const settle = ctx.locker.release({ env, user: who.user, onlyUberlock, force: false, id }).then(
     (released): Outcome => ({
       message: releasedMessage(env, released, who),
@@ -228,12 +224,8 @@ async function lock(
   ctx: RunContext,
 ): Promise<Outcome> {
   const { env, kind } = cmd;
-  let who: SlackIdentity;
-  try {
-    who = await ctx.who();
-  } catch (e) {
-    return noIdentity(e, env);
-  }
+  const who = await identify(ctx, env);
+  if (!("user" in who)) return who;
   const settle = ctx.locker.acquire({
     env,
     user: who.user,
@@ -258,12 +250,8 @@ async function lock(
 }
 
 async function release(env: string, ctx: RunContext): Promise<Outcome> {
-  let who: SlackIdentity;
-  try {
-    who = await ctx.who();
-  } catch (e) {
-    return noIdentity(e, env);
-  }
+  const who = await identify(ctx, env);
+  if (!("user" in who)) return who;
   const settle = ctx.locker.release({ env, user: who.user, onlyUberlock: false, force: false })
     .then(
       (released): Outcome => ({
@@ -456,6 +444,15 @@ function leasesMessage(env: string | undefined, locks: LockRecord[]): SlackMessa
 
 /** Lines of a list are gathered into sections of at most this many characters. */
 const CHUNK = 2900;
+
+/** Who is asking; when the email cannot be confirmed, the answer that says so instead. */
+async function identify(ctx: RunContext, env: string): Promise<SlackIdentity | Outcome> {
+  try {
+    return await ctx.who();
+  } catch (e) {
+    return noIdentity(e, env);
+  }
+}
 
 /** The email could not be confirmed: nothing is done, and the answer says why. */
 function noIdentity(e: unknown, env: string): Outcome {

@@ -115,20 +115,19 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     note.user = userId;
     const responseUrl = form.get("response_url") ?? "";
     // A late outcome is posted only after this answer has been handed over.
-    let answered = () => {};
-    const handedOver = new Promise<void>((resolve) => answered = resolve);
+    const handOver = Promise.withResolvers<void>();
     const ctx = runContext(
       userId,
       form.get("user_name"),
       form.get("command"),
       deadlineAt,
-      (late) => track(followUp(late, handedOver, responseUrl, { ...note })),
+      (late) => track(followUp(late, handOver.promise, responseUrl, { ...note })),
     );
     let outcome: Outcome;
     try {
       outcome = await runSlash(text, ctx);
     } finally {
-      answered();
+      handOver.resolve();
     }
     noted(outcome, note);
     return Response.json(outcome.message);
@@ -166,14 +165,13 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     }
     note.user = userId;
     const userName = payload.user?.username ?? payload.user?.name;
-    let answered = () => {};
-    const handedOver = new Promise<void>((resolve) => answered = resolve);
+    const handOver = Promise.withResolvers<void>();
     const ctx = runContext(
       userId,
       typeof userName === "string" ? userName : null,
       null,
       deadlineAt,
-      (late) => track(followUp(late, handedOver, responseUrl, { ...note })),
+      (late) => track(followUp(late, handOver.promise, responseUrl, { ...note })),
     );
     let outcome: Outcome;
     try {
@@ -183,7 +181,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
         ctx,
       );
     } catch (e) {
-      answered();
+      handOver.resolve();
       throw e;
     }
     noted(outcome, note);
@@ -192,7 +190,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     // follows it, never overtakes it.
     const posted = respond(responseUrl, outcome.message, userId);
     track(posted);
-    posted.finally(answered);
+    posted.finally(handOver.resolve);
     return new Response(null, { status: 200 });
   }
 

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { UnavailableError } from "../../src/core/errors.ts";
 import { LeaseKeeper } from "../../src/core/lease.ts";
-import { type AcquireOptions, Locker } from "../../src/core/locker.ts";
+import { Locker } from "../../src/core/locker.ts";
+import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { LockStore } from "../../src/store/port.ts";
 import { SteppedClock } from "../support/stepped_clock.ts";
@@ -19,25 +20,12 @@ class FlakyStore extends MemoryStore {
   }
 }
 
-function options(env: string, user: string, extra: Partial<AcquireOptions> = {}): AcquireOptions {
-  return {
-    env,
-    user,
-    kind: "regular",
-    meta: "CLI",
-    metaExplicit: false,
-    intervalMs: 5000,
-    timeoutMs: 0,
-    ...extra,
-  };
-}
-
 async function keeping() {
   const clock = new SteppedClock();
   const store = new FlakyStore();
   const locker = new Locker(store, clock, clock.sleep);
   const held = await locker.acquire(
-    options("PRODUCTION", "ci", { leaseMs: LEASE, owner: "this-process" }),
+    acquireOptions("PRODUCTION", "ci", { leaseMs: LEASE, owner: "this-process" }),
   );
   const woke: number[] = [];
   const keeper = new LeaseKeeper(locker, held, clock, clock.sleep, {
@@ -52,7 +40,7 @@ async function keeping() {
   const takeOver = async () => {
     const other = new Locker(store, clock, clock.sleep);
     await other.release({ env: "PRODUCTION", user: "ops", onlyUberlock: false, force: true });
-    await other.acquire(options("PRODUCTION", "ops"));
+    await other.acquire(acquireOptions("PRODUCTION", "ops"));
   };
   return { clock, store, keeper, held, woke, rvn, takeOver, lost: () => lost };
 }
@@ -148,7 +136,7 @@ Deno.test("lease keeper", async (t) => {
     const clock = new SteppedClock();
     const locker = new Locker(new MemoryStore(), clock, clock.sleep);
     const held = await locker.acquire(
-      options("LONG", "ci", { leaseMs: 7 * 86_400_000, owner: "p" }),
+      acquireOptions("LONG", "ci", { leaseMs: 7 * 86_400_000, owner: "p" }),
     );
     const asked: number[] = [];
     const keeper = new LeaseKeeper(locker, held, clock, (ms, signal) => {

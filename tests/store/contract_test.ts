@@ -5,23 +5,11 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/core/clock.ts";
 import { NotAcquiredError, NotHeldError } from "../../src/core/errors.ts";
-import { type AcquireOptions, Locker } from "../../src/core/locker.ts";
+import { Locker } from "../../src/core/locker.ts";
+import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { LockStore } from "../../src/store/port.ts";
 import { localStore, startDynamoLocal } from "../support/dynamodb_local.ts";
-
-function options(env: string, user: string, extra: Partial<AcquireOptions> = {}): AcquireOptions {
-  return {
-    env,
-    user,
-    kind: "regular",
-    meta: "CLI",
-    metaExplicit: false,
-    intervalMs: 5000,
-    timeoutMs: 0,
-    ...extra,
-  };
-}
 
 async function contract(t: Deno.TestContext, makeStore: (name: string) => Promise<LockStore>) {
   let n = 0;
@@ -35,13 +23,13 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("a lock is granted, recorded and listed; others are refused", async () => {
     const { store, locker } = await fresh();
-    const held = await locker.acquire(options("PRODUCTION", "alice", { meta: "deploy 1" }));
+    const held = await locker.acquire(acquireOptions("PRODUCTION", "alice", { meta: "deploy 1" }));
     assert.equal(held.refreshed, false);
     assert.match(
       held.record.id,
       /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     );
-    await assert.rejects(locker.acquire(options("PRODUCTION", "bob")), NotAcquiredError);
+    await assert.rejects(locker.acquire(acquireOptions("PRODUCTION", "bob")), NotAcquiredError);
     const active = await locker.list();
     assert.deepEqual(active.map((r) => [r.env, r.user, r.meta, r.active, r.uberlock]), [
       ["PRODUCTION", "alice", "deploy 1", true, false],
@@ -55,9 +43,9 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     "re-lock by the holder keeps the id, refreshes updatedAt, keeps meta unless given",
     async () => {
       const { store, clock, locker } = await fresh();
-      const first = await locker.acquire(options("STAGING", "alice", { meta: "first" }));
+      const first = await locker.acquire(acquireOptions("STAGING", "alice", { meta: "first" }));
       clock.advance(1000);
-      const again = await locker.acquire(options("STAGING", "alice", { meta: "CLI" }));
+      const again = await locker.acquire(acquireOptions("STAGING", "alice", { meta: "CLI" }));
       assert.equal(again.refreshed, true);
       assert.equal(again.record.id, first.record.id);
       assert.equal(again.record.updatedAt, first.record.updatedAt + 1000);
@@ -65,7 +53,9 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
       const stored = await store.record(first.record.id);
       assert.equal(stored?.updatedAt, first.record.updatedAt + 1000);
       assert.equal(stored?.meta, "first");
-      await locker.acquire(options("STAGING", "alice", { meta: "second", metaExplicit: true }));
+      await locker.acquire(
+        acquireOptions("STAGING", "alice", { meta: "second", metaExplicit: true }),
+      );
       assert.equal((await store.record(first.record.id))?.meta, "second");
       assert.equal((await locker.history("STAGING", 10)).length, 1);
       store.close();
@@ -74,19 +64,22 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("uberlock stacks over another user's lock and blocks everyone else's", async () => {
     const { store, locker } = await fresh();
-    await locker.acquire(options("PRODUCTION", "alice"));
-    const uber = await locker.acquire(options("PRODUCTION", "ops", { kind: "uberlock" }));
+    await locker.acquire(acquireOptions("PRODUCTION", "alice"));
+    const uber = await locker.acquire(acquireOptions("PRODUCTION", "ops", { kind: "uberlock" }));
     assert.equal(uber.record.uberlock, true);
     // Alice's in-flight deploy keeps its lock; she can still refresh it.
-    assert.equal((await locker.acquire(options("PRODUCTION", "alice"))).refreshed, true);
+    assert.equal((await locker.acquire(acquireOptions("PRODUCTION", "alice"))).refreshed, true);
     await locker.release({ env: "PRODUCTION", user: "alice", onlyUberlock: false, force: false });
-    await assert.rejects(locker.acquire(options("PRODUCTION", "bob")), /held by ops \(an uberlock/);
     await assert.rejects(
-      locker.acquire(options("PRODUCTION", "bob", { kind: "uberlock" })),
+      locker.acquire(acquireOptions("PRODUCTION", "bob")),
+      /held by ops \(an uberlock/,
+    );
+    await assert.rejects(
+      locker.acquire(acquireOptions("PRODUCTION", "bob", { kind: "uberlock" })),
       NotAcquiredError,
     );
     // Only the uberlock's holder may take regular locks meanwhile.
-    await locker.acquire(options("PRODUCTION", "ops"));
+    await locker.acquire(acquireOptions("PRODUCTION", "ops"));
     const released = await locker.release({
       env: "PRODUCTION",
       user: "ops",
@@ -105,7 +98,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     "release ends only the user's own lock and keeps the record as history",
     async () => {
       const { store, clock, locker } = await fresh();
-      const held = await locker.acquire(options("QA", "alice"));
+      const held = await locker.acquire(acquireOptions("QA", "alice"));
       await assert.rejects(
         locker.release({ env: "QA", user: "bob", onlyUberlock: false, force: false }),
         NotHeldError,
@@ -133,7 +126,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("force release ends whoever holds it and records who forced it", async () => {
     const { store, locker } = await fresh();
-    const held = await locker.acquire(options("QA", "alice"));
+    const held = await locker.acquire(acquireOptions("QA", "alice"));
     const [released] = await locker.release({
       env: "QA",
       user: "admin",
@@ -151,11 +144,11 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     async () => {
       const { store, clock, locker } = await fresh();
       for (const user of ["a", "b", "c"]) {
-        await locker.acquire(options("DEV", user));
+        await locker.acquire(acquireOptions("DEV", user));
         clock.advance(10);
         await locker.release({ env: "DEV", user, onlyUberlock: false, force: false });
       }
-      await locker.acquire(options("OTHER", "z"));
+      await locker.acquire(acquireOptions("OTHER", "z"));
       assert.deepEqual((await locker.history("DEV", 10)).map((r) => r.user), ["c", "b", "a"]);
       assert.deepEqual((await locker.history("DEV", 2)).map((r) => r.user), ["c", "b"]);
       assert.ok((await locker.history("DEV", 10)).every((r) => !r.active));
@@ -169,15 +162,15 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     async () => {
       const { store, clock, locker } = await fresh();
       const fences: number[] = [];
-      fences.push((await locker.acquire(options("PROD", "a"))).record.fence);
+      fences.push((await locker.acquire(acquireOptions("PROD", "a"))).record.fence);
       fences.push(
-        (await locker.acquire(options("PROD", "ops", { kind: "uberlock" }))).record.fence,
+        (await locker.acquire(acquireOptions("PROD", "ops", { kind: "uberlock" }))).record.fence,
       );
       await locker.release({ env: "PROD", user: "a", onlyUberlock: false, force: false });
       await locker.release({ env: "PROD", user: "ops", onlyUberlock: false, force: false });
       // A host whose clock is an hour behind still gets a greater fence.
       const behind = new Locker(store, clock.skewed(-3_600_000), clock.sleep);
-      fences.push((await behind.acquire(options("PROD", "b"))).record.fence);
+      fences.push((await behind.acquire(acquireOptions("PROD", "b"))).record.fence);
       assert.ok(fences[0] < fences[1] && fences[1] < fences[2], `fences ${fences}`);
       store.close();
     },
@@ -186,7 +179,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
   await t.step("20 concurrent acquirers: exactly one wins", async () => {
     const { store, locker } = await fresh();
     const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => locker.acquire(options("RACE", `user${i}`))),
+      Array.from({ length: 20 }, (_, i) => locker.acquire(acquireOptions("RACE", `user${i}`))),
     );
     const winners = results.filter((r) => r.status === "fulfilled");
     assert.equal(winners.length, 1);
@@ -205,7 +198,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     const results = await Promise.allSettled(
       Array.from(
         { length: 20 },
-        (_, i) => locker.acquire(options("RACE2", i % 2 ? "alice" : "bob")),
+        (_, i) => locker.acquire(acquireOptions("RACE2", i % 2 ? "alice" : "bob")),
       ),
     );
     const won = results.flatMap((r) => r.status === "fulfilled" ? [r.value.record] : []);
@@ -218,9 +211,9 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("a re-lock hands out a new, higher fence and never a shorter lease", async () => {
     const { store, clock, locker } = await fresh();
-    const first = await locker.acquire(options("FENCE", "alice", { leaseMs: 60_000 }));
+    const first = await locker.acquire(acquireOptions("FENCE", "alice", { leaseMs: 60_000 }));
     clock.advance(1000);
-    const again = await locker.acquire(options("FENCE", "alice", { leaseMs: 3_000 }));
+    const again = await locker.acquire(acquireOptions("FENCE", "alice", { leaseMs: 3_000 }));
     assert.equal(again.record.id, first.record.id);
     assert.ok(again.record.fence > first.record.fence, `${again.record.fence}`);
     assert.equal(again.record.leaseMs, 60_000);
@@ -233,8 +226,8 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
       60_000,
     ]);
     // A lock without a lease stays without one.
-    await locker.acquire(options("FOREVER", "alice"));
-    const relocked = await locker.acquire(options("FOREVER", "alice", { leaseMs: 3_000 }));
+    await locker.acquire(acquireOptions("FOREVER", "alice"));
+    const relocked = await locker.acquire(acquireOptions("FOREVER", "alice", { leaseMs: 3_000 }));
     assert.equal(relocked.record.leaseMs, undefined);
     assert.equal((await store.guard("FOREVER"))?.regular?.leaseMs, undefined);
     store.close();
@@ -242,13 +235,15 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("a kept lock is not joined by another process of the same user", async () => {
     const { store, locker } = await fresh();
-    const kept = await locker.acquire(options("KEPT", "ci@example.com", {
+    const kept = await locker.acquire(acquireOptions("KEPT", "ci@example.com", {
       owner: "process-1",
       leaseMs: 60_000,
     }));
     assert.equal((await store.guard("KEPT"))?.regular?.owner, "process-1");
     for (const owner of ["process-2", undefined]) {
-      const e = await locker.acquire(options("KEPT", "ci@example.com", owner ? { owner } : {}))
+      const e = await locker.acquire(
+        acquireOptions("KEPT", "ci@example.com", owner ? { owner } : {}),
+      )
         .then(() => undefined, (e) => e);
       assert.ok(e instanceof NotAcquiredError, String(e));
     }
@@ -265,7 +260,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
   await t.step("a refresh applies only to the record version it was decided on", async () => {
     const { store, clock } = await fresh();
     const locker = new Locker(store, clock, clock.sleep);
-    const held = await locker.acquire(options("RVN", "alice", { leaseMs: 60_000 }));
+    const held = await locker.acquire(acquireOptions("RVN", "alice", { leaseMs: 60_000 }));
     const guard = (await store.guard("RVN"))!;
     const request = {
       env: "RVN",
@@ -290,10 +285,10 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("users compare case-insensitively", async () => {
     const { store, locker } = await fresh();
-    await locker.acquire(options("CASE", "Alice@Example.com", { kind: "uberlock" }));
+    await locker.acquire(acquireOptions("CASE", "Alice@Example.com", { kind: "uberlock" }));
     // The uberlock's holder takes regular locks under it, whatever the case of the email.
-    const regular = await locker.acquire(options("CASE", "alice@example.com"));
-    const again = await locker.acquire(options("CASE", "ALICE@example.com"));
+    const regular = await locker.acquire(acquireOptions("CASE", "alice@example.com"));
+    const again = await locker.acquire(acquireOptions("CASE", "ALICE@example.com"));
     assert.equal(again.record.id, regular.record.id);
     const released = await locker.release({
       env: "CASE",
@@ -307,7 +302,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
 
   await t.step("a token reused with other parameters is refused, as DynamoDB does", async () => {
     const { store, clock, locker } = await fresh();
-    const held = await locker.acquire(options("TOKEN", "alice", { leaseMs: 60_000 }));
+    const held = await locker.acquire(acquireOptions("TOKEN", "alice", { leaseMs: 60_000 }));
     const request = {
       env: "TOKEN",
       kind: "regular" as const,
@@ -334,7 +329,7 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     const meta = "€".repeat(2048);
     for (let i = 0; i < 200; i++) {
       clock.advance(1000);
-      await locker.acquire(options("PAGES", "alice", { meta }));
+      await locker.acquire(acquireOptions("PAGES", "alice", { meta }));
       await locker.release({ env: "PAGES", user: "alice", onlyUberlock: false, force: false });
     }
     const history = await locker.history("PAGES", 200);
@@ -348,9 +343,9 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     "a lease that ran out is superseded in the same request that grants the next",
     async () => {
       const { store, locker } = await fresh();
-      const old = await locker.acquire(options("LEASE", "alice", { leaseMs: 10_000 }));
+      const old = await locker.acquire(acquireOptions("LEASE", "alice", { leaseMs: 10_000 }));
       const held = await locker.acquire(
-        options("LEASE", "bob", { timeoutMs: 60_000, intervalMs: 5000 }),
+        acquireOptions("LEASE", "bob", { timeoutMs: 60_000, intervalMs: 5000 }),
       );
       assert.deepEqual(held.superseded, [old.record.id]);
       const stored = await store.record(old.record.id);
@@ -376,7 +371,7 @@ Deno.test("contract: DynamoDB Local", async (t) => {
       const clock = new ManualClock();
       const locker = new Locker(store, clock, clock.sleep);
       const before = store.requests;
-      await locker.acquire(options("PROD", "alice"));
+      await locker.acquire(acquireOptions("PROD", "alice"));
       assert.equal(store.requests - before, 1);
       await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
       assert.equal(store.requests - before, 3);

@@ -190,12 +190,7 @@ export class Locker {
       try {
         guard = await this.store.guard(env);
       } catch {
-        throw new UnavailableError(
-          `${
-            e.message.replace(/: [^:]*$/, "")
-          }; the ${mayHave}: check with 'daplaya locks --env ${env}'`,
-          { cause: e },
-        );
+        throw unconfirmed(e, `the ${mayHave}`, env);
       }
       if (ours(guard)) return { ok: true };
       throw e;
@@ -301,12 +296,7 @@ export class Locker {
     } catch (e) {
       if (!(e instanceof UnavailableError) || !e.outcomeUnknown) throw e;
       const confirmed = await this.#releasedAs(ids, now, by).catch(() => {
-        throw new UnavailableError(
-          `${
-            e.message.replace(/: [^:]*$/, "")
-          }; the lock on env ${env} may or may not be released: check with 'daplaya locks --env ${env}'`,
-          { cause: e },
-        );
+        throw unconfirmed(e, `the lock on env ${env} may or may not be released`, env);
       });
       if (confirmed) return true;
       throw e;
@@ -504,6 +494,17 @@ export class Locker {
       `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
     return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
   }
+}
+
+/**
+ * A write whose outcome stayed unknown, read back in vain: the failure's line, without its
+ * advice, says what may have happened and how to check.
+ */
+function unconfirmed(e: Error, what: string, env: string): UnavailableError {
+  const failure = e.message.replace(/: [^:]*$/, "");
+  return new UnavailableError(`${failure}; ${what}: check with 'daplaya locks --env ${env}'`, {
+    cause: e,
+  });
 }
 
 /** A re-lock never shortens a lease: the longer of the two, and a lock without one stays so. */

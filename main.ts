@@ -1,14 +1,20 @@
 /**
- * The only impure entry: reads args and environment, builds the real adapters, runs the
- * command, and exits with its code. Everything below it is testable in-process.
+ * The only impure entry: reads args and environment, builds the real adapters (the store,
+ * processes, signals, the HTTP server), runs the command, and exits with its code.
+ * Everything below it is testable in-process.
  */
 import { realSleep, systemClock } from "./src/core/clock.ts";
-import type { CliContext, StoreConfig } from "./src/cli/context.ts";
+import type { Child, CliContext, SpawnOptions } from "./src/cli/context.ts";
 import { runCli } from "./src/cli/program.ts";
-import type { LockStore } from "./src/store/port.ts";
+import { openStore } from "./src/store/open.ts";
 import { VERSION } from "./src/version.ts";
 
 const encoder = new TextEncoder();
+
+/** The signals that ask a process to stop; Windows has no SIGTERM to listen to. */
+const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM"];
 
 export function realContext(): CliContext {
   const stderr = (text: string) => void Deno.stderr.writeSync(encoder.encode(text));
@@ -16,18 +22,42 @@ export function realContext(): CliContext {
     env: (name) => Deno.env.get(name) || undefined,
     stdout: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
     stderr,
-    // Loaded on demand so that --help and --version never import the AWS SDK.
-    openStore: async (config: StoreConfig): Promise<LockStore> => {
-      const { DynamoStore } = await import("./src/store/dynamodb.ts");
-      return new DynamoStore({
-        ...config,
-        onWarning: (line) => stderr(`daplaya: warning: ${line}\n`),
-      });
-    },
+    openStore: (config) =>
+      openStore(config, { onWarning: (line) => stderr(`daplaya: warning: ${line}\n`) }),
     clock: systemClock,
     sleep: realSleep,
     gitEmail,
     cwd: Deno.cwd(),
+    spawn,
+    onStopSignal(listener) {
+      const listeners = STOP_SIGNALS.map((signal) => [signal, () => listener(signal)] as const);
+      for (const [signal, fn] of listeners) Deno.addSignalListener(signal, fn);
+      return () => listeners.forEach(([signal, fn]) => Deno.removeSignalListener(signal, fn));
+    },
+    serve: (options, handler) => Deno.serve(options, handler),
+  };
+}
+
+function spawn(
+  program: string,
+  args: string[],
+  o: SpawnOptions,
+): Child {
+  const child = new Deno.Command(program, {
+    args,
+    cwd: o.cwd,
+    env: o.env,
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  return {
+    status: child.status,
+    kill(signal) {
+      try {
+        child.kill(signal);
+      } catch { /* it has already ended */ }
+    },
   };
 }
 

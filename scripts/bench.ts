@@ -4,21 +4,21 @@
 //    imports only the CLI library (commander), both run the same way
 //    (`deno run -q --config deno.json -P=daplaya FILE --version`). Target: ratio <= 1.3.
 //    Plus a run-time check that `--version` does not load the AWS SDK (see
-//    tests/support/no_sdk.ts for the method; tests/cli/startup_test.ts checks it too).
+//    scripts/dev/no_sdk.ts for the method; tests/cli/startup_test.ts checks it too).
 // 2. A lock and a release, two whole `daplaya` processes, against DynamoDB Local started here,
 //    versus one `aws dynamodb put-item` plus one `aws dynamodb delete-item` (AWS CLI v2 at
 //    /usr/bin/aws) on the same table and endpoint. Medians over ROUND_TRIP_RUNS after WARMUP
 //    runs of each. Target: ratio <= 0.4. Skipped, with a message, without /usr/bin/aws.
 // 3. DynamoDB requests per command, counted by an HTTP proxy in front of DynamoDB Local
-//    (tests/support/fault_proxy.ts logs each request's operation). Targets: an uncontended
+//    (scripts/dev/fault_proxy.ts logs each request's operation). Targets: an uncontended
 //    lock = 1 request, a release <= 2.
 //
 // Prints a markdown table (what, measured, target, ok) and exits 1 when a target is missed.
 
-import { daplayaCommand, denoRun, ROOT } from "../tests/support/cli.ts";
-import { localEnv, startDynamoLocal } from "../tests/support/dynamodb_local.ts";
-import { startFaultProxy } from "../tests/support/fault_proxy.ts";
-import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "../tests/support/no_sdk.ts";
+import { daplayaCommand, denoRun, ROOT } from "./dev/daplaya.ts";
+import { localEnv, startDynamoLocal } from "./dev/dynamodb_local.ts";
+import { startFaultProxy } from "./dev/fault_proxy.ts";
+import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "./dev/no_sdk.ts";
 
 const AWS = "/usr/bin/aws";
 const STARTUP_RUNS = 15;

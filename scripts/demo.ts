@@ -3,8 +3,8 @@
  * takes a lock, shows a second user waiting, releases, and lists locks and history, each
  * step through the real CLI with the binary's permissions.
  */
-import { daplayaCommand } from "../tests/support/cli.ts";
-import { localEnv, startDynamoLocal } from "../tests/support/dynamodb_local.ts";
+import { daplayaCommand } from "./dev/daplaya.ts";
+import { localEnv, startDynamoLocal } from "./dev/dynamodb_local.ts";
 
 const ddb = await startDynamoLocal();
 const env = localEnv(ddb.endpoint);

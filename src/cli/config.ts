@@ -1,5 +1,7 @@
 import { UsageError } from "../core/errors.ts";
-import type { CliContext, GlobalOptions, StoreConfig } from "./context.ts";
+import type { StoreConfig } from "../core/store.ts";
+import type { CliContext } from "./context.ts";
+import type { GlobalOptions } from "./global_options.ts";
 
 export const DEFAULT_TABLE = "DaPlayaLocks";
 const TABLE_RE = /^[A-Za-z0-9_.-]{3,255}$/;

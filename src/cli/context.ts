@@ -1,30 +1,31 @@
 import type { Clock, Sleep } from "../core/clock.ts";
-import type { LockStore } from "../store/port.ts";
+import type { LockStore, StoreConfig } from "../core/store.ts";
 
-/** Options every command accepts, before or after its name. */
-export interface GlobalOptions {
-  table?: string;
-  region?: string;
-  endpoint?: string;
-  profile?: string;
-  json?: boolean;
+/** A command `run` started. */
+export interface Child {
+  /** Its exit code once it has ended (128 + the signal's number when a signal ended it). */
+  readonly status: Promise<{ code: number }>;
+  /** Sends a signal; a command that has already ended is left alone. */
+  kill(signal: Deno.Signal): void;
 }
 
-/** Where the table is and how to reach it, after flags and environment are merged. */
-export interface StoreConfig {
-  table: string;
-  region?: string;
-  endpoint?: string;
-  profile?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Tighter limits for callers with a deadline (Slack answers within 3 s). */
-  requestTimeoutMs?: number;
-  maxAttempts?: number;
+export interface SpawnOptions {
+  cwd: string;
+  /** Added to this process's environment; stdin, stdout and stderr are this process's own. */
+  env: Record<string, string>;
+}
+
+export interface ServeOptions {
+  port: number;
+  hostname: string;
+  /** Stops the server: it finishes the requests it has, then `finished` resolves. */
+  signal: AbortSignal;
+  onListen(address: { hostname: string; port: number }): void;
 }
 
 /**
  * Everything a command touches outside itself. `main.ts` gives the real one; tests give
- * fakes, so every command runs in-process.
+ * fakes, so every command, `run` and `serve` included, runs in-process.
  */
 export interface CliContext {
   /** An environment variable; set but empty reads as unset. */
@@ -38,4 +39,20 @@ export interface CliContext {
   gitEmail(): Promise<string | undefined>;
   /** Current directory, for git and `run`. */
   cwd: string;
+  /**
+   * Starts a command. Throws Deno.errors.NotFound when there is no such program, another error
+   * when it cannot be started.
+   */
+  spawn(program: string, args: string[], options: SpawnOptions): Child;
+  /**
+   * Calls `listener` with each signal that asks this process to stop (SIGINT and SIGTERM;
+   * SIGINT and SIGBREAK on Windows), instead of the default of exiting, until the returned
+   * function is called.
+   */
+  onStopSignal(listener: (signal: Deno.Signal) => void): () => void;
+  /** Serves HTTP until `options.signal` aborts; throws when it cannot listen. */
+  serve(
+    options: ServeOptions,
+    handler: (req: Request) => Promise<Response>,
+  ): { finished: Promise<void> };
 }

@@ -1,4 +1,4 @@
-import { parseMeta, parseUser } from "../core/model.ts";
+import { parseMeta, parseUser } from "../core/parse.ts";
 import type { CliContext } from "./context.ts";
 
 /** `--user`, else DAPLAYA_USER, else the committer email of HEAD in the current git repository. */

@@ -1,4 +1,5 @@
-import { formatDuration, isoSeconds as iso, type LockRecord } from "../core/model.ts";
+import type { LockRecord } from "../core/model.ts";
+import { formatDuration, isoTime as iso } from "../core/text.ts";
 
 /** One line for a lock, for people. */
 export function describe(r: LockRecord, now: number): string {

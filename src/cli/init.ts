@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import type { CliContext } from "./context.ts";
 import { json } from "./format.ts";
-import { globals } from "./program.ts";
+import { globals } from "./global_options.ts";
 import { withLocker } from "./shared.ts";
 import { storeConfig } from "./config.ts";
 

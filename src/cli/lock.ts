@@ -1,11 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
 import type { AcquireOptions } from "../core/locker.ts";
-import { formatDuration, parseEnv, parseMeta } from "../core/model.ts";
+import { parseEnv, parseMeta } from "../core/parse.ts";
+import { formatDuration } from "../core/text.ts";
 import type { CliContext } from "./context.ts";
 import { defaultMeta, resolveUser } from "./defaults.ts";
 import { describe, json } from "./format.ts";
-import { globals } from "./program.ts";
+import { globals } from "./global_options.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
 export const DEFAULT_INTERVAL_MS = 5000;

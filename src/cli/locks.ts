@@ -2,8 +2,8 @@ import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
 import { describe, json } from "./format.ts";
-import { globals } from "./program.ts";
-import { parseEnv } from "../core/model.ts";
+import { globals } from "./global_options.ts";
+import { parseEnv } from "../core/parse.ts";
 import { withLocker } from "./shared.ts";
 
 export function locksCommand(ctx: CliContext) {

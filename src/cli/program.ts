@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
-import type { CliContext, GlobalOptions } from "./context.ts";
+import type { CliContext } from "./context.ts";
+import { withGlobals } from "./global_options.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
@@ -12,26 +13,6 @@ export interface VersionInfo {
   version: string;
   target: string;
   deno: string;
-}
-
-/** Adds the global options; on every command, so they read the same before or after it. */
-export function withGlobals<
-  C extends Command<[], Record<string, unknown>, Record<string, unknown>>,
->(cmd: C) {
-  return cmd
-    .option("--table <name>", "DynamoDB table (env DAPLAYA_TABLE, default DaPlayaLocks)")
-    .option("--region <region>", "AWS region of the table (env DAPLAYA_AWS_REGION, AWS_REGION)")
-    .option(
-      "--endpoint <url>",
-      "DynamoDB endpoint URL, e.g. DynamoDB Local (env DAPLAYA_DYNAMODB_ENDPOINT)",
-    )
-    .option("--profile <name>", "AWS profile (env AWS_PROFILE)")
-    .option("--json", "print one JSON document on stdout");
-}
-
-/** The global options, wherever they stood on the command line. */
-export function globals(cmd: { optsWithGlobals(): Record<string, unknown> }): GlobalOptions {
-  return cmd.optsWithGlobals() as GlobalOptions;
 }
 
 export function buildProgram(ctx: CliContext, info: VersionInfo) {

@@ -1,15 +1,14 @@
 import { CommandExit, LockLostError, UsageError } from "../core/errors.ts";
 import { LeaseKeeper } from "../core/lease.ts";
-import { formatDuration } from "../core/model.ts";
-import type { CliContext } from "./context.ts";
+import { formatDuration } from "../core/text.ts";
+import type { Child, CliContext } from "./context.ts";
 import { describe } from "./format.ts";
 import { commandWithLockOptions, lockOptions } from "./lock.ts";
-import { globals } from "./program.ts";
+import { globals } from "./global_options.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
 export const DEFAULT_RUN_LEASE_MS = 2 * 60_000;
 export const DEFAULT_GRACE_MS = 10_000;
-const FORWARDED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
 export function runCommand(ctx: CliContext) {
   return commandWithLockOptions("run")
@@ -47,30 +46,21 @@ export function runCommand(ctx: CliContext) {
         );
         // Listen before spawning: a signal that comes as the command starts must reach it,
         // not kill us and orphan it.
-        let child: Deno.ChildProcess | undefined;
+        let child: Child | undefined;
         const pending: Deno.Signal[] = [];
-        const forward = (signal: Deno.Signal) => () => {
-          if (!child) return void pending.push(signal);
-          try {
-            child.kill(signal);
-          } catch { /* already exited */ }
-        };
-        const listeners = FORWARDED_SIGNALS.map((s) => [s, forward(s)] as const);
-        for (const [s, fn] of listeners) Deno.addSignalListener(s, fn);
-        const unlisten = () => listeners.forEach(([s, fn]) => Deno.removeSignalListener(s, fn));
+        const unlisten = ctx.onStopSignal((signal) => {
+          if (child) child.kill(signal);
+          else pending.push(signal);
+        });
         try {
-          child = new Deno.Command(program, {
-            args,
+          child = ctx.spawn(program, args, {
             cwd: ctx.cwd,
             env: {
               DAPLAYA_ENV: held.record.env,
               DAPLAYA_LOCK_ID: held.record.id,
               DAPLAYA_FENCE: String(held.record.fence),
             },
-            stdin: "inherit",
-            stdout: "inherit",
-            stderr: "inherit",
-          }).spawn();
+          });
         } catch (e) {
           unlisten();
           await locker.releaseHeld(held);
@@ -81,7 +71,7 @@ export function runCommand(ctx: CliContext) {
             `cannot run ${program}: ${(e as Error).message}; released the lock`,
           );
         }
-        pending.forEach((signal) => forward(signal)());
+        for (const signal of pending) child.kill(signal);
         const running = child;
 
         const keeper = new LeaseKeeper(locker, held, ctx.clock, ctx.sleep, {
@@ -129,10 +119,8 @@ export function runCommand(ctx: CliContext) {
 }
 
 /** SIGTERM, then SIGKILL if the command has not exited within the grace period. */
-async function stop(child: Deno.ChildProcess, graceMs: number, ctx: CliContext): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* already exited */ }
+async function stop(child: Child, graceMs: number, ctx: CliContext): Promise<void> {
+  child.kill("SIGTERM");
   const timer = new AbortController();
   const exited = await Promise.race([
     child.status.then(() => true),
@@ -140,9 +128,7 @@ async function stop(child: Deno.ChildProcess, graceMs: number, ctx: CliContext):
   ]);
   timer.abort();
   if (!exited) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
+    child.kill("SIGKILL");
     await child.status;
   }
 }

@@ -4,7 +4,7 @@ import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
 import { httpUrl, storeConfig } from "./config.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
-import { globals } from "./program.ts";
+import { globals } from "./global_options.ts";
 
 const DEFAULT_PORT = 3000;
 const DEFAULT_HOSTNAME = "0.0.0.0";
@@ -54,15 +54,11 @@ export function serveCommand(ctx: CliContext) {
           );
         }
         const stop = new AbortController();
-        const signals: Deno.Signal[] = Deno.build.os === "windows"
-          ? ["SIGINT", "SIGBREAK"]
-          : ["SIGINT", "SIGTERM"];
-        const onSignal = () => stop.abort();
-        for (const s of signals) Deno.addSignalListener(s, onSignal);
+        const unlisten = ctx.onStopSignal(() => stop.abort());
         try {
-          let server: Deno.HttpServer;
+          let server: { finished: Promise<void> };
           try {
-            server = Deno.serve({
+            server = ctx.serve({
               port,
               hostname,
               signal: stop.signal,
@@ -83,7 +79,7 @@ export function serveCommand(ctx: CliContext) {
           await handler.drain();
           ctx.stderr("Stopped\n");
         } finally {
-          for (const s of signals) Deno.removeSignalListener(s, onSignal);
+          unlisten();
         }
       }, { requestTimeoutMs: 1000, maxAttempts: 2 });
     });

@@ -1,9 +1,11 @@
 import { Locker } from "../core/locker.ts";
-import { formatDuration, parseDuration } from "../core/model.ts";
+import { parseDuration } from "../core/parse.ts";
+import { formatDuration } from "../core/text.ts";
 import { UsageError } from "../core/errors.ts";
-import type { LockStore } from "../store/port.ts";
 import { storeConfig } from "./config.ts";
-import type { CliContext, GlobalOptions, StoreConfig } from "./context.ts";
+import type { LockStore, StoreConfig } from "../core/store.ts";
+import type { CliContext } from "./context.ts";
+import type { GlobalOptions } from "./global_options.ts";
 
 /** Opens the store only after every input is validated, and always closes it. */
 export async function withLocker<T>(

@@ -1,7 +1,6 @@
 import type { Clock, Sleep } from "./clock.ts";
 import { FailureError, NotAcquiredError, NotHeldError, UnavailableError } from "./errors.ts";
 import {
-  formatDuration,
   type Guard,
   LOCK_KINDS,
   type LockKind,
@@ -10,7 +9,8 @@ import {
   sameUser,
   type Slot,
 } from "./model.ts";
-import type { GrantResult, LockStore, RenewResult, Supersede } from "../store/port.ts";
+import { formatDuration, isoTime } from "./text.ts";
+import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
 
 /**
  * A lease may be taken over early, without watching it for a whole lease, once the holder's
@@ -489,7 +489,7 @@ export class Locker {
 
   #heldMessage(o: AcquireOptions, holder: { kind: LockKind; slot: Slot }): string {
     const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
-    const since = new Date(holder.slot.createdAt).toISOString();
+    const since = isoTime(holder.slot.createdAt, { millis: true });
     const base =
       `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
     return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;

@@ -5,16 +5,16 @@
  */
 import type { Clock } from "../core/clock.ts";
 import type { Locker } from "../core/locker.ts";
+import { isoTime } from "../core/text.ts";
 import {
   DeadlineExceeded,
   type Outcome,
-  RELEASE_ACTION,
-  RELEASE_UBERLOCK_ACTION,
   type RunContext,
   runReleaseButton,
   runSlash,
-  type SlackMessage,
 } from "./commands.ts";
+import { RELEASE_ACTION, RELEASE_UBERLOCK_ACTION } from "./messages.ts";
+import type { SlackMessage } from "./mrkdwn.ts";
 import { isSlackUserId, SlackIdentities } from "./identity.ts";
 import { appIdAllowed, SlackVerifier } from "./verify.ts";
 
@@ -259,7 +259,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   }
 
   function stamp() {
-    return new Date(deps.clock.now()).toISOString();
+    return isoTime(deps.clock.now(), { millis: true });
   }
 
   const handler = async (req: Request): Promise<Response> => {

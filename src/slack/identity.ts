@@ -11,7 +11,7 @@
  *   says why.
  */
 import type { Clock } from "../core/clock.ts";
-import { parseUser } from "../core/model.ts";
+import { parseUser } from "../core/parse.ts";
 
 export interface SlackIdentity {
   /** The lock's `user`: the email, or `slack:<user_id>` when no bot token is configured. */

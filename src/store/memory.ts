@@ -9,7 +9,7 @@ import type {
   ReleaseResult,
   RenewRequest,
   RenewResult,
-} from "./port.ts";
+} from "../core/store.ts";
 
 /** In-memory fake of the store; trustworthy only while it passes tests/store/contract_test.ts. */
 export class MemoryStore implements LockStore {
@@ -48,10 +48,7 @@ export class MemoryStore implements LockStore {
         const next: Guard = structuredClone(current);
         for (const sup of req.supersede) {
           delete next[sup.kind];
-          const old = this.#records.get(sup.id);
-          if (old) {
-            Object.assign(old, { active: false, updatedAt: r.createdAt, supersededBy: r.id });
-          }
+          this.#end(sup.id, r.createdAt, { supersededBy: r.id });
         }
         next.fence = r.fence;
         next[req.kind] = slotOf(r, req.rvn, req.owner);
@@ -117,9 +114,7 @@ export class MemoryStore implements LockStore {
         if (!guard || !req.targets.every((t) => guard[t.kind]?.id === t.id)) return false;
         for (const t of req.targets) {
           delete guard[t.kind];
-          Object.assign(this.#records.get(t.id)!, {
-            active: false,
-            updatedAt: req.now,
+          this.#end(t.id, req.now, {
             releasedAt: req.now,
             releasedBy: req.by,
             ...(req.forced ? { forced: true } : {}),
@@ -156,6 +151,12 @@ export class MemoryStore implements LockStore {
   }
 
   close(): void {}
+
+  /** Ends a lock record (released, or superseded), with `fields` saying how it ended. */
+  #end(id: string, now: number, fields: Partial<LockRecord>): void {
+    const record = this.#records.get(id);
+    if (record) Object.assign(record, { active: false, updatedAt: now, ...fields });
+  }
 
   /** The guard as a failed condition returns it. */
   #current(env: string): Guard | null {

@@ -3,10 +3,11 @@
  * so waiting, defaults and every usage error are checked quickly and deterministically.
  */
 import assert from "node:assert/strict";
-import { type CliContext, type StoreConfig } from "../../src/cli/context.ts";
+import type { CliContext } from "../../src/cli/context.ts";
+import type { StoreConfig } from "../../src/core/store.ts";
 import { runCli } from "../../src/cli/program.ts";
-import { SEED_ATTRIBUTES } from "../support/cli.ts";
-import { ManualClock } from "../../src/core/clock.ts";
+import { SEED_ATTRIBUTES } from "../support/seed.ts";
+import { ManualClock } from "../support/manual_clock.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 
 const INFO = { version: "9.8.7", target: "test-target", deno: "0.0.0" };
@@ -51,6 +52,15 @@ function harness() {
         return Promise.resolve(o.gitEmail);
       },
       cwd: "/nonexistent",
+      // Commands that start processes or servers are tested in run_keeper_test.ts and
+      // serve_test.ts; here reaching one is a failure.
+      spawn: () => {
+        throw new Error("cli_test starts no process");
+      },
+      onStopSignal: () => () => {},
+      serve: () => {
+        throw new Error("cli_test starts no server");
+      },
     };
     const code = await runCli(args, ctx, INFO);
     return { code, stdout, stderr, opened: opened - before };

@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { daplaya } from "../support/cli.ts";
-import { type DynamoLocal, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
+import { type DynamoLocal, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 
 const REGION = "eu-west-1";
 const NOT_FOUND = `daplaya: table DaPlayaLocks not found in ${REGION}: run 'daplaya init'\n`;

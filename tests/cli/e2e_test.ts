@@ -1,13 +1,14 @@
 /** The CLI as a real subprocess against DynamoDB Local: stdout, stderr and exit codes. */
 import assert from "node:assert/strict";
-import { daplaya, SEED_ATTRIBUTES } from "../support/cli.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
+import { SEED_ATTRIBUTES } from "../support/seed.ts";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   localEnv,
   startDynamoLocal,
   TEST_CREDENTIALS,
   TEST_REGION,
-} from "../support/dynamodb_local.ts";
+} from "../../scripts/dev/dynamodb_local.ts";
 
 Deno.test("CLI end to end against DynamoDB Local", async (t) => {
   const ddb = await startDynamoLocal();

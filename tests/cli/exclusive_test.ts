@@ -4,9 +4,9 @@
  * proxy where answers are lost), and a holder whose clock is 13 minutes slow (faketime).
  */
 import assert from "node:assert/strict";
-import { daplaya, daplayaCommand, denoRun, ROOT } from "../support/cli.ts";
-import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
-import { type Fault, startFaultProxy } from "../support/fault_proxy.ts";
+import { daplaya, daplayaCommand, denoRun, ROOT } from "../../scripts/dev/daplaya.ts";
+import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
+import { type Fault, startFaultProxy } from "../../scripts/dev/fault_proxy.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);

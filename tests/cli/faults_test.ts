@@ -1,6 +1,6 @@
 /**
  * Faults between the real CLI and DynamoDB: every `daplaya` here is a subprocess whose requests
- * go through a fault-injecting proxy (tests/support/fault_proxy.ts) in front of DynamoDB Local.
+ * go through a fault-injecting proxy (scripts/dev/fault_proxy.ts) in front of DynamoDB Local.
  * The table is checked directly on DynamoDB Local, never through the proxy.
  *
  * Steps that measure time run first, alone; the rest run side by side with the soak, each with
@@ -14,15 +14,15 @@ import {
   PutItemCommand,
   ScanCommand,
 } from "@aws-sdk/client-dynamodb";
-import { parseRecord } from "../../src/store/dynamodb.ts";
+import { parseRecord } from "../../src/store/dynamodb/items.ts";
 import type { LockRecord } from "../../src/core/model.ts";
-import { type CliResult, daplaya, daplayaCommand } from "../support/cli.ts";
+import { type CliResult, daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
 import {
   localEnv,
   startDynamoLocal,
   TEST_CREDENTIALS,
   TEST_REGION,
-} from "../support/dynamodb_local.ts";
+} from "../../scripts/dev/dynamodb_local.ts";
 import {
   type Fault,
   type FaultProxy,
@@ -31,7 +31,7 @@ import {
   throttle,
   throttling,
   unavailable,
-} from "../support/fault_proxy.ts";
+} from "../../scripts/dev/fault_proxy.ts";
 
 type Item = Record<string, AttributeValue>;
 

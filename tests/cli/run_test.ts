@@ -1,7 +1,7 @@
 /** `daplaya run` with real processes against DynamoDB Local: contention, crashes, pauses, signals. */
 import assert from "node:assert/strict";
-import { daplaya, daplayaCommand } from "../support/cli.ts";
-import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
+import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,10 +1,10 @@
 /**
  * `--version` and `--help` start fast because they never load the AWS SDK: checked at run time
- * with the SDK replaced by a module that throws (method and its limits: tests/support/no_sdk.ts).
+ * with the SDK replaced by a module that throws (method and its limits: scripts/dev/no_sdk.ts).
  */
 import assert from "node:assert/strict";
-import { daplaya } from "../support/cli.ts";
-import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "../support/no_sdk.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
+import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "../../scripts/dev/no_sdk.ts";
 
 const env = {
   PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",

@@ -5,7 +5,7 @@ import { LeaseKeeper } from "../../src/core/lease.ts";
 import { Locker } from "../../src/core/locker.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import type { LockStore } from "../../src/store/port.ts";
+import type { LockStore } from "../../src/core/store.ts";
 import { SteppedClock } from "../support/stepped_clock.ts";
 
 const LEASE = 30_000;

@@ -1,6 +1,7 @@
 /** Lease takeover rules with injected clocks: no real sleeps, skew chosen by the test. */
 import assert from "node:assert/strict";
-import { ManualClock, type Sleep } from "../../src/core/clock.ts";
+import type { Sleep } from "../../src/core/clock.ts";
+import { ManualClock } from "../support/manual_clock.ts";
 import { NotAcquiredError } from "../../src/core/errors.ts";
 import {
   type AcquireOptions,

@@ -1,6 +1,6 @@
 // Tests for scripts/install.sh against fake releases served from 127.0.0.1.
 import assert from "node:assert/strict";
-import type { CliResult } from "../support/cli.ts";
+import type { CliResult } from "../../scripts/dev/daplaya.ts";
 
 const SCRIPT = new URL("../../scripts/install.sh", import.meta.url).pathname;
 const LATEST = "2.0.0";

@@ -1,16 +1,16 @@
 /**
  * The permission set `daplaya` in deno.json: it is the one list that `deno task daplaya`, the
  * compiled binary (scripts/compile.ts: `deno compile -P=daplaya`) and every end-to-end test
- * (tests/support/cli.ts) use, it is what docs/permissions.md says, and it is the narrowest that
+ * (scripts/dev/daplaya.ts) use, it is what docs/permissions.md says, and it is the narrowest that
  * works: each `sys` kind in it is needed on some path, and `env` cannot be a list.
  *
  * The runs with a narrower set than deno.json's use explicit `--allow-*` flags; everything else
- * goes through tests/support/cli.ts, as the binary would run.
+ * goes through scripts/dev/daplaya.ts, as the binary would run.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { daplaya } from "../support/cli.ts";
-import { type DynamoLocal, localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
+import { type DynamoLocal, localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -41,7 +41,7 @@ Deno.test("one permission set: deno.json, deno task daplaya, deno compile, the e
   assert.match(config.tasks.daplaya, /^deno run -q --no-prompt -P=daplaya main\.ts$/);
   const compile = await Deno.readTextFile(join(ROOT, "scripts", "compile.ts"));
   assert.match(compile, /"compile",\s+"-P=daplaya",/);
-  const cli = await Deno.readTextFile(join(ROOT, "tests", "support", "cli.ts"));
+  const cli = await Deno.readTextFile(join(ROOT, "scripts", "dev", "daplaya.ts"));
   assert.match(cli, /"-P=daplaya"/);
   for (const [name, text] of [["compile.ts", compile], ["cli.ts", cli]]) {
     assert.doesNotMatch(text, /"--allow-|"-A"/, `${name} adds permissions of its own`);

@@ -18,7 +18,7 @@
  *     runtime can be downloaded here, and the result cannot run, but its embedded files and
  *     metadata are those of a release build) contains each provider's entry file whole, byte
  *     for byte, and the permission set of deno.json;
- * (c) the CLI, run as the binary would be (tests/support/cli.ts: `-P=daplaya`, a clean
+ * (c) the CLI, run as the binary would be (scripts/dev/daplaya.ts: `-P=daplaya`, a clean
  *     environment), gets its credentials from each source and reaches DynamoDB Local with them:
  *     web identity (CI with OIDC) and assume-role through a fake STS, credential_process,
  *     container credentials, instance metadata, and SSO through a fake portal. DynamoDB Local
@@ -33,9 +33,9 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { compileArgs, TARGETS } from "../../scripts/compile.ts";
-import { DynamoStore } from "../../src/store/dynamodb.ts";
-import { daplaya } from "../support/cli.ts";
-import { type DynamoLocal, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { DynamoStore } from "../../src/store/dynamodb/store.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
+import { type DynamoLocal, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const REGION = "us-east-1";

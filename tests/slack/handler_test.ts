@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { realSleep, systemClock } from "../../src/core/clock.ts";
 import { FailureError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
-import { decodeSlackText, parseSlashText } from "../../src/slack/commands.ts";
+import { decodeSlackText, parseSlashText } from "../../src/slack/parse.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";

@@ -4,10 +4,10 @@
  * Web API (users.info, and response_url for the button answers).
  */
 import assert from "node:assert/strict";
-import { daplaya, daplayaCommand } from "../support/cli.ts";
-import { localEnv, startDynamoLocal } from "../support/dynamodb_local.ts";
+import { daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
+import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
-import { startFaultProxy } from "../support/fault_proxy.ts";
+import { startFaultProxy } from "../../scripts/dev/fault_proxy.ts";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5-test";
 const APP_ID = "A0DAPLAYA";

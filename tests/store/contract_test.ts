@@ -3,13 +3,13 @@
  * The fake is trustworthy only while it passes here.
  */
 import assert from "node:assert/strict";
-import { ManualClock } from "../../src/core/clock.ts";
+import { ManualClock } from "../support/manual_clock.ts";
 import { NotAcquiredError, NotHeldError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import type { LockStore } from "../../src/store/port.ts";
-import { localStore, startDynamoLocal } from "../support/dynamodb_local.ts";
+import type { LockStore } from "../../src/core/store.ts";
+import { localStore, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 
 async function contract(t: Deno.TestContext, makeStore: (name: string) => Promise<LockStore>) {
   let n = 0;

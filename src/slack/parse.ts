@@ -1,0 +1,101 @@
+/**
+ * What Slack sends, read: the text after `/daplaya`, and the value of a Release button.
+ * Malformed input becomes help with a problem, never a thrown error.
+ */
+import type { Held } from "../core/locker.ts";
+import { LOCK_KINDS, type LockKind } from "../core/model.ts";
+import { parseEnv, parseMeta } from "../core/parse.ts";
+import { escCut } from "./mrkdwn.ts";
+
+/** The seed's meta for locks taken in Slack; text after the env replaces it. */
+export const DEFAULT_META = "Slack";
+
+/**
+ * A Release button's value, as JSON: the lock its message was about (about 90 characters;
+ * Slack allows 2,000). Buttons posted before this carried only the env.
+ */
+export interface ButtonValue {
+  id: string;
+  env: string;
+  kind: LockKind;
+}
+
+export type SlashCommand =
+  | { name: "lock"; kind: LockKind; env: string; meta: string; metaExplicit: boolean }
+  | { name: "release"; env: string }
+  | { name: "leases"; env?: string }
+  | { name: "help"; problem?: string };
+
+/** Parses the text after `/daplaya`; malformed input becomes help with a problem. */
+export function parseSlashText(raw: string): SlashCommand {
+  const text = decodeSlackText(raw).trim();
+  if (text === "") return { name: "help" };
+  const [, word, rest = ""] = text.match(/^(\S+)(?:\s+([\s\S]*))?$/)!;
+  const args = rest.trim();
+  const verb = word.toLowerCase();
+  const [envWord, ...more] = args === "" ? [] : args.split(/\s+/);
+  const problem = (p: string): SlashCommand => ({ name: "help", problem: p });
+  switch (verb) {
+    case "help":
+      return { name: "help" };
+    case "lock":
+    case "uberlock": {
+      if (envWord === undefined) {
+        return problem(`\`${verb}\` needs an env, e.g. \`${verb} production\``);
+      }
+      const env = parseEnv(envWord);
+      const metaText = args.slice(envWord.length).trim().replace(/[\t\r\n]+/g, " ");
+      const meta = metaText === "" ? DEFAULT_META : parseMeta(metaText);
+      const kind: LockKind = verb === "uberlock" ? "uberlock" : "regular";
+      return { name: "lock", kind, env, meta, metaExplicit: metaText !== "" };
+    }
+    case "release":
+      if (envWord === undefined) {
+        return problem("`release` needs an env, e.g. `release production`");
+      }
+      if (more.length > 0) return problem("`release` takes just the env");
+      return { name: "release", env: parseEnv(envWord) };
+    case "leases":
+      if (more.length > 0) return problem("`leases` takes at most one env");
+      return envWord === undefined
+        ? { name: "leases" }
+        : { name: "leases", env: parseEnv(envWord) };
+    default:
+      return problem(`unknown command \`${escCut(word, 40)}\``);
+  }
+}
+
+/** Turns Slack's escaped text back into what was typed: links, mentions and entities. */
+export function decodeSlackText(s: string): string {
+  return s
+    .replace(
+      /<([^<>|]+)\|([^<>]*)>/g,
+      (_, target: string, label: string) =>
+        /^[@#!]/.test(target) ? `${target[0] === "#" ? "#" : "@"}${label}` : target,
+    )
+    .replace(/<([^<>]+)>/g, (_, target: string) => target.replace(/^!/, "@"))
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
+
+export function buttonValue(held: Held): string {
+  const value: ButtonValue = { id: held.record.id, env: held.record.env, kind: held.kind };
+  return JSON.stringify(value);
+}
+
+/** The lock a button is about; an old button's bare env; or "invalid". */
+export function parseButtonValue(
+  value: string | undefined,
+): ButtonValue | { env: string } | "invalid" {
+  if (value === undefined) return "invalid";
+  try {
+    if (!value.startsWith("{")) return { env: parseEnv(value) };
+    const v = JSON.parse(value);
+    const idOk = typeof v?.id === "string" && v.id !== "" && v.id.length <= 200;
+    if (!idOk || typeof v.env !== "string" || !LOCK_KINDS.includes(v.kind)) return "invalid";
+    return { id: v.id, env: parseEnv(v.env), kind: v.kind };
+  } catch {
+    return "invalid";
+  }
+}

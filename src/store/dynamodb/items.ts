@@ -1,0 +1,120 @@
+/**
+ * The table's shape and the mapping between its items and the core's records: the eight seed
+ * attributes keep their names and types; an env's guard item is `guard#<ENV>`.
+ */
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import type { Guard, LockRecord, Slot } from "../../core/model.ts";
+
+/** History of one env, newest first: `env` + `createdAt`. Guard items have no `env`. */
+export const HISTORY_INDEX = "env-createdAt";
+/** Sparse: only active lock records carry `activeEnv`, so reading it never reads history. */
+export const ACTIVE_INDEX = "activeEnv-createdAt";
+
+const GUARD_PREFIX = "guard#";
+
+export type Item = Record<string, AttributeValue>;
+
+export const s = (v: string): AttributeValue => ({ S: v });
+export const n = (v: number): AttributeValue => ({ N: String(v) });
+
+export function guardKey(env: string): Item {
+  return { id: s(GUARD_PREFIX + env) };
+}
+
+export function recordItem(r: LockRecord): Item {
+  const item: Item = {
+    id: s(r.id),
+    user: s(r.user),
+    env: s(r.env),
+    createdAt: n(r.createdAt),
+    updatedAt: n(r.updatedAt),
+    active: { BOOL: r.active },
+    uberlock: { BOOL: r.uberlock },
+    meta: s(r.meta),
+    fence: n(r.fence),
+  };
+  if (r.leaseMs !== undefined) item.leaseMs = n(r.leaseMs);
+  if (r.expiresAt !== undefined) item.expiresAt = n(r.expiresAt);
+  return item;
+}
+
+export function slotItem(slot: Slot): Item {
+  const item: Item = {
+    id: s(slot.id),
+    user: s(slot.user),
+    meta: s(slot.meta),
+    createdAt: n(slot.createdAt),
+    renewedAt: n(slot.renewedAt),
+    rvn: s(slot.rvn),
+    fence: n(slot.fence),
+    userKey: s(slot.user.toLowerCase()),
+  };
+  if (slot.leaseMs !== undefined) item.leaseMs = n(slot.leaseMs);
+  if (slot.owner !== undefined) item.owner = s(slot.owner);
+  return item;
+}
+
+const str = (v: AttributeValue | undefined): string | undefined => v?.S;
+const num = (v: AttributeValue | undefined): number | undefined =>
+  v?.N === undefined ? undefined : Number(v.N);
+
+/** Reads a lock record; items edited by hand into odd shapes are read as far as they go. */
+export function parseRecord(item: Item): LockRecord | null {
+  const id = str(item.id);
+  const env = str(item.env);
+  if (!id || !env || id.startsWith(GUARD_PREFIX)) return null;
+  const record: LockRecord = {
+    id,
+    user: str(item.user) ?? "",
+    env,
+    createdAt: num(item.createdAt) ?? 0,
+    updatedAt: num(item.updatedAt) ?? num(item.createdAt) ?? 0,
+    active: item.active?.BOOL ?? false,
+    uberlock: item.uberlock?.BOOL ?? false,
+    meta: str(item.meta) ?? "",
+    fence: num(item.fence) ?? 0,
+  };
+  for (const key of ["leaseMs", "expiresAt", "releasedAt"] as const) {
+    const v = num(item[key]);
+    if (v !== undefined) record[key] = v;
+  }
+  const releasedBy = str(item.releasedBy);
+  if (releasedBy !== undefined) record.releasedBy = releasedBy;
+  if (item.forced?.BOOL) record.forced = true;
+  const supersededBy = str(item.supersededBy);
+  if (supersededBy !== undefined) record.supersededBy = supersededBy;
+  return record;
+}
+
+function parseSlot(v: AttributeValue | undefined): Slot | undefined {
+  const m = v?.M;
+  const id = str(m?.id);
+  const rvn = str(m?.rvn);
+  if (!m || !id || !rvn) return undefined;
+  const slot: Slot = {
+    id,
+    user: str(m.user) ?? "",
+    meta: str(m.meta) ?? "",
+    createdAt: num(m.createdAt) ?? 0,
+    renewedAt: num(m.renewedAt) ?? 0,
+    rvn,
+    fence: num(m.fence) ?? 0,
+  };
+  const leaseMs = num(m.leaseMs);
+  if (leaseMs !== undefined) slot.leaseMs = leaseMs;
+  const owner = str(m.owner);
+  if (owner !== undefined) slot.owner = owner;
+  return slot;
+}
+
+export function parseGuard(item: Item): Guard {
+  const guard: Guard = {
+    env: str(item.guardEnv) ?? str(item.id)!.slice(GUARD_PREFIX.length),
+    fence: num(item.fence) ?? 0,
+  };
+  const regular = parseSlot(item.regular);
+  const uberlock = parseSlot(item.uberlock);
+  if (regular) guard.regular = regular;
+  if (uberlock) guard.uberlock = uberlock;
+  return guard;
+}

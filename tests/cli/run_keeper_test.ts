@@ -7,10 +7,8 @@
 import assert from "node:assert/strict";
 import type { Child, CliContext, SpawnOptions } from "../../src/cli/context.ts";
 import { runCli } from "../../src/cli/program.ts";
-import { UnavailableError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
-import type { LockStore } from "../../src/core/store.ts";
-import { MemoryStore } from "../../src/store/memory.ts";
+import { FlakyStore } from "../support/flaky_store.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { SteppedClock } from "../support/stepped_clock.ts";
 
@@ -20,15 +18,6 @@ const GRACE = 5_000;
 /** run stops its command this long before a lease with no confirmed renewal runs out. */
 const STOP_MARGIN = GRACE + LEASE / 10;
 const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-
-/** A store whose renewals can be made to fail as if DynamoDB could not be reached. */
-class FlakyStore extends MemoryStore {
-  down = false;
-  override renew(req: Parameters<LockStore["renew"]>[0]) {
-    if (this.down) return Promise.reject(new UnavailableError("cannot reach DynamoDB"));
-    return super.renew(req);
-  }
-}
 
 /** A command that ends when told to, or on a signal it does not ignore. */
 class FakeChild implements Child {

@@ -1,24 +1,14 @@
 /** The lease keeper of `run`, in-process on a clock that moves only when the test says so. */
 import assert from "node:assert/strict";
-import { UnavailableError } from "../../src/core/errors.ts";
 import { LeaseKeeper } from "../../src/core/lease.ts";
 import { Locker } from "../../src/core/locker.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import type { LockStore } from "../../src/core/store.ts";
+import { FlakyStore } from "../support/flaky_store.ts";
 import { SteppedClock } from "../support/stepped_clock.ts";
 
 const LEASE = 30_000;
 const MARGIN = 5_000;
-
-/** A store whose renewals can be made to fail as if DynamoDB could not be reached. */
-class FlakyStore extends MemoryStore {
-  down = false;
-  override renew(req: Parameters<LockStore["renew"]>[0]) {
-    if (this.down) return Promise.reject(new UnavailableError("cannot reach DynamoDB"));
-    return super.renew(req);
-  }
-}
 
 async function keeping() {
   const clock = new SteppedClock();

@@ -61,7 +61,12 @@ export function report(e: unknown, ctx: Pick<CliContext, "stderr" | "env">): num
       e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version"
     ) return 0;
     if (e.code === "commander.help") return 2; // help shown because no command was given
-    e = new UsageError(`${e.message.replace(/^error: /, "")} (see 'daplaya --help')`);
+    // Commander puts its suggestion on a line of its own: one line, the suggestion in it.
+    const message = e.message.replace(/^error: /, "").replace(
+      /\n\(Did you mean (\S+)\?\)$/,
+      (_, suggestion: string) => `: did you mean ${suggestion}?`,
+    );
+    e = new UsageError(`${message} (see 'daplaya --help')`);
   }
   const debug = ctx.env("DAPLAYA_DEBUG") === "1";
   if (e instanceof DaplayaError) {

@@ -8,6 +8,7 @@ import { withLocker } from "./shared.ts";
 
 export function releaseCommand(ctx: CliContext) {
   return (new Command("release"))
+    .alias("unlock")
     .description("release your lock(s) on an env; the record stays as history")
     .option("--env <env>", "environment")
     .option("--user <user>", "whose lock (env DAPLAYA_USER, else git's committer email)")

@@ -176,7 +176,7 @@ export function helpMessage(command: string, problem?: string): SlackMessage {
     `\`${c} lock &lt;ENV&gt; [META]\` take the lock on ENV (never waits: if someone holds it, you are told who)`,
     `\`${c} uberlock &lt;ENV&gt; [META]\` break-glass freeze: nobody else can take a new lock on ENV`,
     `\`${c} release &lt;ENV&gt;\` release your lock(s) on ENV`,
-    `\`${c} leases [ENV]\` list the active locks`,
+    `\`${c} leases [ENV]\` list the active locks (also \`locks\`)`,
     `\`${c} help\` this help`,
     `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
   ].join("\n");

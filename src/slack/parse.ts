@@ -56,7 +56,8 @@ export function parseSlashText(raw: string): SlashCommand {
       if (more.length > 0) return problem("`release` takes just the env");
       return { name: "release", env: parseEnv(envWord) };
     case "leases":
-      if (more.length > 0) return problem("`leases` takes at most one env");
+    case "locks":
+      if (more.length > 0) return problem(`\`${verb}\` takes at most one env`);
       return envWord === undefined
         ? { name: "leases" }
         : { name: "leases", env: parseEnv(envWord) };

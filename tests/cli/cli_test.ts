@@ -218,6 +218,20 @@ Deno.test("CLI in-process: usage without a command, --help, --version", async (t
       }
     },
   });
+  await t.step("a mistyped command or flag: one line with the suggestion, exit 2", async () => {
+    const cases: [string[], string][] = [
+      [["lok"], "daplaya: unknown command 'lok': did you mean lock? (see 'daplaya --help')\n"],
+      [
+        ["lock", "--evn", "x"],
+        "daplaya: unknown option '--evn': did you mean --env? (see 'daplaya --help')\n",
+      ],
+      [["frobnicate"], "daplaya: unknown command 'frobnicate' (see 'daplaya --help')\n"],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await h.run(args);
+      assert.deepEqual([r.code, r.stdout, r.stderr], [2, "", stderr], args.join(" "));
+    }
+  });
   await t.step("--version and -V", async () => {
     for (const args of [["--version"], ["-V"]]) {
       const r = ok(await h.run(args));
@@ -330,6 +344,15 @@ Deno.test("CLI in-process: --json documents", async (t) => {
     );
     assert.equal(limited.locks.length, 1);
   });
+});
+
+Deno.test("CLI in-process: unlock is release", async () => {
+  const h = harness();
+  ok(await h.run(lockArgs("production", "alice")));
+  const r = ok(await h.run(["unlock", "--env", "production", "--user", "alice", "--json"]));
+  assert.equal(JSON.parse(r.stdout).released[0].releasedBy, "alice");
+  assert.equal((await h.store.guard("PRODUCTION"))?.regular, undefined);
+  assert.equal((await h.run(["unlock", "--env", "production", "--user", "alice"])).code, 4);
 });
 
 Deno.test("CLI in-process: global options before or after the command", async () => {

@@ -432,6 +432,12 @@ Deno.test("parseSlashText and decodeSlackText", () => {
   });
   assert.deepEqual(parseSlashText("release prod"), { name: "release", env: "PROD" });
   assert.deepEqual(parseSlashText("leases"), { name: "leases" });
+  assert.deepEqual(parseSlashText("locks"), { name: "leases" });
+  assert.deepEqual(parseSlashText("LOCKS staging"), { name: "leases", env: "STAGING" });
+  assert.deepEqual(parseSlashText("locks a b"), {
+    name: "help",
+    problem: "`locks` takes at most one env",
+  });
   assert.equal(parseSlashText("release a b").name, "help");
   assert.equal(parseSlashText("lock").name, "help");
   assert.throws(() => parseSlashText("lock bad!"), /invalid env/);

@@ -3,6 +3,7 @@
  * processes, signals, the HTTP server), runs the command, and exits with its code.
  * Everything below it is testable in-process.
  */
+import { resolve } from "node:path";
 import { realSleep, systemClock } from "./src/core/clock.ts";
 import type { Child, CliContext, SpawnOptions } from "./src/cli/context.ts";
 import { runCli } from "./src/cli/program.ts";
@@ -28,6 +29,7 @@ export function realContext(): CliContext {
     sleep: realSleep,
     gitEmail,
     cwd: Deno.cwd(),
+    programExists: (program) => programExists(program, Deno.cwd()),
     spawn,
     onStopSignal(listener) {
       const listeners = STOP_SIGNALS.map((signal) => [signal, () => listener(signal)] as const);
@@ -59,6 +61,25 @@ function spawn(
       } catch { /* it has already ended */ }
     },
   };
+}
+
+async function programExists(program: string, cwd: string): Promise<boolean> {
+  const windows = Deno.build.os === "windows";
+  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+  if (program.includes("/") || (windows && program.includes("\\"))) {
+    return await exists(resolve(cwd, program));
+  }
+  const dirs = (Deno.env.get("PATH") ?? "").split(windows ? ";" : ":");
+  const extensions = windows
+    ? ["", ...(Deno.env.get("PATHEXT") ?? ".COM;.EXE;.BAT;.CMD").split(";")]
+    : [""];
+  for (const dir of dirs) {
+    for (const extension of extensions) {
+      // An empty entry in PATH is the current directory.
+      if (await exists(resolve(cwd, dir, program + extension))) return true;
+    }
+  }
+  return false;
 }
 
 async function gitEmail(): Promise<string | undefined> {

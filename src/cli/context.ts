@@ -40,6 +40,11 @@ export interface CliContext {
   /** Current directory, for git and `run`. */
   cwd: string;
   /**
+   * Whether `program` names something that exists: a path (with a slash) from `cwd`, or a name
+   * found in a directory of PATH. `run` checks it before taking the lock.
+   */
+  programExists(program: string): Promise<boolean>;
+  /**
    * Starts a command. Throws Deno.errors.NotFound when there is no such program, another error
    * when it cannot be started.
    */

@@ -34,6 +34,14 @@ export function runCommand(ctx: CliContext) {
         throw new UsageError("missing command: daplaya run [options] -- COMMAND [ARGS...]");
       }
 
+      // Like a shell, 127 for a command that does not exist; and no lock taken for nothing.
+      if (!await ctx.programExists(program)) {
+        throw new CommandExit(
+          127,
+          `cannot run ${program}: no such command (looked in PATH); the lock was not taken`,
+        );
+      }
+
       await withLocker(ctx, g, async (locker) => {
         const held = await locker.acquire(options);
         // An adopted lock keeps a longer lease it had; SIGKILL must still come before it ends.

@@ -54,6 +54,7 @@ function harness() {
       cwd: "/nonexistent",
       // Commands that start processes or servers are tested in run_keeper_test.ts and
       // serve_test.ts; here reaching one is a failure.
+      programExists: () => Promise.resolve(true),
       spawn: () => {
         throw new Error("cli_test starts no process");
       },

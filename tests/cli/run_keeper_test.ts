@@ -46,7 +46,7 @@ interface Started {
   options: SpawnOptions;
 }
 
-function harness(spawnError?: Error) {
+function harness({ spawnError, missing = false }: { spawnError?: Error; missing?: boolean } = {}) {
   const clock = new SteppedClock();
   const store = new FlakyStore();
   const child = new FakeChild();
@@ -64,6 +64,7 @@ function harness(spawnError?: Error) {
     sleep: clock.sleep,
     gitEmail: () => Promise.resolve(undefined),
     cwd: "/work",
+    programExists: (program) => Promise.resolve(!(missing && program === "deploy.sh")),
     spawn(program, args, options) {
       for (const signal of duringSpawn) listener?.(signal);
       started.resolve({ program, args, options });
@@ -266,19 +267,36 @@ Deno.test("run in-process: signals and commands that cannot start", async (t) =>
     assert.deepEqual(h.child.signals, ["SIGTERM"]);
   });
 
-  await t.step("no such command: 127, and the lock is released", async () => {
-    const h = harness(new Deno.errors.NotFound("No such file or directory (os error 2)"));
+  await t.step("no such command: 127, and the lock is never taken", async () => {
+    const h = harness({ missing: true });
     assert.equal(await h.run(), 127);
-    assert.match(
+    assert.equal(
       h.stderr,
-      /cannot run deploy\.sh: No such file or directory \(os error 2\); released the lock\n$/,
+      "daplaya: cannot run deploy.sh: no such command (looked in PATH); the lock was not taken\n",
     );
-    assert.equal((await h.guard())?.regular, undefined);
-    assert.equal(h.listening, false);
+    assert.equal(h.store.requests, 0, "the store was not even read");
   });
 
+  await t.step(
+    "a command that vanishes before it starts: 127, and the lock is released",
+    async () => {
+      const h = harness({
+        spawnError: new Deno.errors.NotFound("No such file or directory (os error 2)"),
+      });
+      assert.equal(await h.run(), 127);
+      assert.match(
+        h.stderr,
+        /cannot run deploy\.sh: No such file or directory \(os error 2\); released the lock\n$/,
+      );
+      assert.equal((await h.guard())?.regular, undefined);
+      assert.equal(h.listening, false);
+    },
+  );
+
   await t.step("a command that cannot be run: 126, and the lock is released", async () => {
-    const h = harness(new Deno.errors.PermissionDenied("Permission denied (os error 13)"));
+    const h = harness({
+      spawnError: new Deno.errors.PermissionDenied("Permission denied (os error 13)"),
+    });
     assert.equal(await h.run(), 126);
     assert.equal((await h.guard())?.regular, undefined);
   });

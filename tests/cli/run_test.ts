@@ -104,6 +104,18 @@ Deno.test("run under the lock, with real processes", async (t) => {
         assert.equal(r.code, code, `${command.join(" ")}: ${r.stderr}`);
         assert.deepEqual(await activeLocks(env, "codes"), [], command.join(" "));
       }
+      // A command that does not exist never takes the lock: no record of it.
+      const missing = await daplaya(
+        ["run", "--env", "missing", "--user", "u", "--", "./no-such-script.sh"],
+        env,
+      );
+      assert.equal(missing.code, 127, missing.stderr);
+      assert.match(
+        missing.stderr,
+        /cannot run \.\/no-such-script\.sh: no such command .*the lock was not taken\n$/,
+      );
+      const history = await daplaya(["locks", "--history", "--env", "missing", "--json"], env);
+      assert.deepEqual(JSON.parse(history.stdout).locks, []);
     });
 
     await t.step(

@@ -100,17 +100,22 @@ const START_TIMEOUT_MS = 120_000;
 const ATTEMPTS = 5;
 
 /**
- * Starts Amazon's DynamoDB Local in memory on a free port and waits until it answers.
+ * Starts Amazon's DynamoDB Local in memory on `port` (default: a free one) and waits until it
+ * answers.
  *
  * Two test files (or two copies of the suite) can pick the same port: the second Java then
  * fails to bind and exits, while its readiness check is answered by the first one's server. So
  * once the port answers, we check (on Linux, in /proc) that the listening socket is our Java's,
  * and otherwise start again on another port.
  */
-export async function startDynamoLocal(): Promise<DynamoLocal> {
+export async function startDynamoLocal({ port: fixed }: { port?: number } = {}): Promise<
+  DynamoLocal
+> {
   const failures: string[] = [];
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const port = serverPort();
+  // A port asked for is tried once: another one would not be what was asked.
+  const attempts = fixed ? 1 : ATTEMPTS;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = fixed || serverPort();
     const child = spawn({ port, stdio: "ignore" });
     let spawnError: Error | undefined;
     let exitedWith: string | undefined;

@@ -3,7 +3,7 @@
  * takes a lock, shows a second user waiting, releases, and lists locks and history, each
  * step through the real CLI with the binary's permissions.
  */
-import { daplayaCommand } from "./dev/daplaya.ts";
+import { daplayaCommand, shellLine } from "./dev/daplaya.ts";
 import { localEnv, startDynamoLocal } from "./dev/dynamodb_local.ts";
 
 const ddb = await startDynamoLocal();
@@ -11,7 +11,7 @@ const env = localEnv(ddb.endpoint);
 const bold = (s: string) => Deno.env.get("NO_COLOR") ? s : `\x1b[1m${s}\x1b[0m`;
 
 async function step(title: string, args: string[]): Promise<void> {
-  console.log(`\n${bold(`# ${title}`)}\n$ daplaya ${args.join(" ")}`);
+  console.log(`\n${bold(`# ${title}`)}\n$ daplaya ${shellLine(args)}`);
   const status = await daplayaCommand(args, env, undefined, "inherit").spawn().status;
   console.log(`(exit ${status.code})`);
 }

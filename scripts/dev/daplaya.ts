@@ -67,3 +67,9 @@ export function daplaya(
 ): Promise<CliResult> {
   return outputOf(daplayaCommand(args, env, cwd));
 }
+
+/** `args` as a shell command line that can be pasted: arguments with spaces or quotes quoted. */
+export function shellLine(args: string[]): string {
+  return args.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
+    .join(" ");
+}

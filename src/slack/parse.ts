@@ -1,6 +1,7 @@
 /**
- * What Slack sends, read: the text after `/daplaya`, and the value of a Release button.
- * Malformed input becomes help with a problem, never a thrown error.
+ * What Slack sends, read: the text after `/daplaya`, and the value of a Release button (and
+ * the value daplaya writes into one). A malformed command becomes help with a problem; an
+ * invalid env or meta is a UsageError, which the answer names.
  */
 import type { Held } from "../core/locker.ts";
 import { LOCK_KINDS, type LockKind } from "../core/model.ts";

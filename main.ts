@@ -3,7 +3,6 @@
  * processes, signals, the HTTP server), runs the command, and exits with its code.
  * Everything below it is testable in-process.
  */
-import { resolve } from "node:path";
 import { realSleep, systemClock } from "./src/core/clock.ts";
 import type { Child, CliContext, SpawnOptions } from "./src/cli/context.ts";
 import { runCli } from "./src/cli/program.ts";
@@ -29,7 +28,7 @@ export function realContext(): CliContext {
     sleep: realSleep,
     gitEmail,
     cwd: Deno.cwd(),
-    programExists: (program) => programExists(program, Deno.cwd()),
+    programExists,
     spawn,
     onStopSignal(listener) {
       const listeners = STOP_SIGNALS.map((signal) => [signal, () => listener(signal)] as const);
@@ -63,12 +62,11 @@ function spawn(
   };
 }
 
-async function programExists(program: string, cwd: string): Promise<boolean> {
+/** A path (relative ones from this process's cwd, where `run` starts it), or a name in PATH. */
+async function programExists(program: string): Promise<boolean> {
   const windows = Deno.build.os === "windows";
   const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
-  if (program.includes("/") || (windows && program.includes("\\"))) {
-    return await exists(resolve(cwd, program));
-  }
+  if (program.includes("/") || (windows && program.includes("\\"))) return await exists(program);
   const dirs = (Deno.env.get("PATH") ?? "").split(windows ? ";" : ":");
   const extensions = windows
     ? ["", ...(Deno.env.get("PATHEXT") ?? ".COM;.EXE;.BAT;.CMD").split(";")]
@@ -76,7 +74,7 @@ async function programExists(program: string, cwd: string): Promise<boolean> {
   for (const dir of dirs) {
     for (const extension of extensions) {
       // An empty entry in PATH is the current directory.
-      if (await exists(resolve(cwd, dir, program + extension))) return true;
+      if (await exists(`${dir || "."}/${program}${extension}`)) return true;
     }
   }
   return false;

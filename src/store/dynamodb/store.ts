@@ -44,7 +44,7 @@ export interface DynamoStoreHooks {
   onWarning?: (line: string) => void;
 }
 
-/** The storage port on DynamoDB: one table, every change one conditional transaction. */
+/** The storage port on DynamoDB: one table; every change to a lock is one conditional transaction. */
 export class DynamoStore implements LockStore {
   readonly #client: DynamoDBClient;
   readonly #table: string;

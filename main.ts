@@ -26,7 +26,8 @@ export function realContext(): CliContext {
       openStore(config, { onWarning: (line) => stderr(`daplaya: warning: ${line}\n`) }),
     clock: systemClock,
     sleep: realSleep,
-    gitEmail,
+    git,
+    hostname: () => Deno.hostname(),
     cwd: Deno.cwd(),
     programExists,
     spawn,
@@ -80,15 +81,11 @@ async function programExists(program: string): Promise<boolean> {
   return false;
 }
 
-async function gitEmail(): Promise<string | undefined> {
+async function git(args: string[]): Promise<string | undefined> {
   try {
-    const out = await new Deno.Command("git", {
-      args: ["log", "-1", "--format=%ce", "HEAD"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const email = new TextDecoder().decode(out.stdout).trim();
-    return out.success && email ? email : undefined;
+    const out = await new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    return out.success && text ? text : undefined;
   } catch {
     return undefined; // no git on this host
   }

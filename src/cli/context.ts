@@ -35,8 +35,10 @@ export interface CliContext {
   openStore(config: StoreConfig): Promise<LockStore>;
   clock: Clock;
   sleep: Sleep;
-  /** Committer email of HEAD in the current git repository, if any. */
-  gitEmail(): Promise<string | undefined>;
+  /** What `git ARGS` prints in `cwd`, trimmed; undefined when git fails, is missing or prints nothing. */
+  git(args: string[]): Promise<string | undefined>;
+  /** This host's name, for the `$USER@hostname` default user. */
+  hostname(): string;
   /** Current directory, for git and `run`. */
   cwd: string;
   /**

@@ -1,29 +1,86 @@
+/** Output for people: one short line per result, tables for lists. JSON keeps every field. */
+import type { Held } from "../core/locker.ts";
 import type { LockRecord } from "../core/model.ts";
-import { formatDuration, isoTime as iso } from "../core/text.ts";
+import { formatAge, formatDuration, localTime, truncate } from "../core/text.ts";
 
-/** One line for a lock, for people. */
-export function describe(r: LockRecord, now: number): string {
+/** META is cut to this in tables, unless --verbose. */
+const META_WIDTH = 40;
+
+/** `Locked PRODUCTION for alice@example.com (deploy v1.2.3)`, plus fence and id when verbose. */
+export function lockLine(held: Held, verbose: boolean): string {
+  const r = held.record;
+  const verb = held.refreshed ? "Refreshed" : r.uberlock ? "Uberlocked" : "Locked";
+  let line = `${verb} ${r.env} for ${r.user} (${truncate(r.meta, 60)})`;
+  if (r.leaseMs !== undefined) line += `, lease ${formatDuration(r.leaseMs)}`;
+  if (verbose) line += `, fence ${r.fence}, id ${r.id}`;
+  return line;
+}
+
+/** `Released PRODUCTION lock of alice@example.com (held for 12m3s)`. */
+export function releasedLine(r: LockRecord, verbose: boolean): string {
   const kind = r.uberlock ? "uberlock" : "lock";
-  const parts = [
-    `${r.env} ${kind} by ${r.user || "(no user)"}`,
-    `since ${iso(r.createdAt)}`,
-    `fence ${r.fence}`,
-  ];
-  if (r.expiresAt !== undefined && r.active) {
-    parts.push(
-      r.expiresAt > now
-        ? `lease ${formatDuration(r.leaseMs ?? 0)} until ${iso(r.expiresAt)}`
-        : `lease expired ${iso(r.expiresAt)}`,
-    );
+  const heldFor = formatAge((r.releasedAt ?? r.updatedAt) - r.createdAt);
+  const forced = r.forced ? ` by force (${r.releasedBy})` : "";
+  let line = `Released ${r.env} ${kind} of ${r.user || "(no user)"}${forced} (held for ${heldFor})`;
+  if (verbose) line += `, fence ${r.fence}, id ${r.id}`;
+  return line;
+}
+
+/** Active locks: ENV, HOLDER, KIND, HELD FOR, LEASE, META (and FENCE, ID when verbose). */
+export function locksTable(locks: LockRecord[], now: number, verbose: boolean): string {
+  const head = ["ENV", "HOLDER", "KIND", "HELD FOR", "LEASE", "META"];
+  const rows = locks.map((r) => [
+    r.env,
+    r.user || "(no user)",
+    r.uberlock ? "uberlock" : "lock",
+    formatAge(now - r.createdAt),
+    lease(r, now),
+    verbose ? r.meta : truncate(r.meta, META_WIDTH),
+    ...(verbose ? [String(r.fence), r.id] : []),
+  ]);
+  return table(verbose ? [...head, "FENCE", "ID"] : head, rows);
+}
+
+/** An env's records, newest first: when each was taken, how long it was held, how it ended. */
+export function historyTable(records: LockRecord[], now: number, verbose: boolean): string {
+  const head = ["TAKEN", "HOLDER", "KIND", "HELD FOR", "ENDED", "META"];
+  const rows = records.map((r) => [
+    localTime(r.createdAt),
+    r.user || "(no user)",
+    r.uberlock ? "uberlock" : "lock",
+    formatAge((r.active ? now : r.releasedAt ?? r.updatedAt) - r.createdAt),
+    ended(r, now),
+    verbose ? r.meta : truncate(r.meta, META_WIDTH),
+    ...(verbose ? [String(r.fence), r.id] : []),
+  ]);
+  return table(verbose ? [...head, "FENCE", "ID"] : head, rows);
+}
+
+function lease(r: LockRecord, now: number): string {
+  if (r.expiresAt === undefined) return "-";
+  return r.expiresAt > now
+    ? `ends in ${formatAge(r.expiresAt - now)}`
+    : `ran out ${formatAge(now - r.expiresAt)} ago`;
+}
+
+function ended(r: LockRecord, now: number): string {
+  if (r.active) return r.expiresAt !== undefined && r.expiresAt <= now ? "lease ran out" : "held";
+  const ago = (ms: number) => `${formatAge(now - ms)} ago`;
+  if (r.releasedAt !== undefined) {
+    return `${r.forced ? "forced" : "released"} by ${r.releasedBy} ${ago(r.releasedAt)}`;
   }
-  if (!r.active) {
-    if (r.releasedAt !== undefined) {
-      parts.push(`released ${iso(r.releasedAt)} by ${r.releasedBy}${r.forced ? " (forced)" : ""}`);
-    } else if (r.supersededBy) parts.push(`lease expired; superseded by ${r.supersededBy}`);
-    else parts.push(`ended ${iso(r.updatedAt)}`);
-  }
-  parts.push(`meta: ${r.meta}`, `id ${r.id}`);
-  return parts.join(", ");
+  if (r.supersededBy) return `lease ran out, taken over ${ago(r.updatedAt)}`;
+  return `ended ${ago(r.updatedAt)}`;
+}
+
+/** Columns padded to their widest cell, two spaces apart; no trailing spaces. */
+export function table(head: string[], rows: string[][]): string {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((row) => [...row[i]].length)));
+  return all.map((row) =>
+    row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ")
+      .trimEnd() + "\n"
+  ).join("");
 }
 
 export function json(value: unknown): string {

@@ -1,11 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
-import { UsageError } from "../core/errors.ts";
-import type { AcquireOptions } from "../core/locker.ts";
+import { NotAcquiredError, UsageError } from "../core/errors.ts";
+import type { AcquireOptions, Waiting } from "../core/locker.ts";
+import { recordOf } from "../core/model.ts";
 import { parseEnv, parseMeta } from "../core/parse.ts";
-import { formatDuration } from "../core/text.ts";
+import { formatAge, formatDuration } from "../core/text.ts";
 import type { CliContext } from "./context.ts";
 import { defaultMeta, resolveUser } from "./defaults.ts";
-import { describe, json } from "./format.ts";
+import { json, lockLine } from "./format.ts";
 import { globals } from "./global_options.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
@@ -23,6 +24,7 @@ interface LockFlags {
   wait: boolean;
   interval?: string;
   ttl?: string;
+  newEnv?: true;
 }
 
 /** The lock options shared by `lock` and `run`. */
@@ -38,7 +40,11 @@ export function commandWithLockOptions(name: string) {
     )
     .option("--no-wait", "a single attempt: exit 3 at once if held")
     .option("--interval <duration>", "time between attempts while waiting (default 5s)")
-    .option("--ttl <duration>", "lease: the lock ends by itself unless renewed within this time");
+    .option("--ttl <duration>", "lease: the lock ends by itself unless renewed within this time")
+    .option(
+      "--new-env",
+      "lock an env never locked before even if its name is close to a known one",
+    );
 }
 
 /** Validates lock flags into engine options; nothing is read or written before this passes. */
@@ -63,7 +69,8 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
     intervalMs,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(leaseMs !== undefined ? { leaseMs } : {}),
-    onWait: (holder) => ctx.stderr(`Still locked at env ${env} by ${holder.user}\n`),
+    ...(flags.newEnv ? { newEnv: true } : {}),
+    onWait: (waiting) => ctx.stderr(`${stillLocked(env, waiting)}\n`),
     onRetry: (e) =>
       ctx.stderr(
         `daplaya: ${e.message.replace(/: try again later$/, "")}; trying again in ${
@@ -73,17 +80,44 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
   };
 }
 
+/**
+ * The seed's words, then how long the holder has had it and how long we have waited:
+ * `Still locked at env PRODUCTION by alice@example.com (held for 4m12s, waited 30s)`. A lease
+ * that ran out says so, and when we take over.
+ */
+export function stillLocked(env: string, w: Waiting): string {
+  const uber = w.kind === "uberlock" ? "an uberlock, " : "";
+  const state = w.lapsed
+    ? `its lease ran out ${formatAge(w.lapsed.agoMs)} ago; taking over in ${
+      formatAge(w.lapsed.takeoverInMs)
+    } once it is safe`
+    : `${uber}held for ${formatAge(w.heldForMs)}`;
+  return `Still locked at env ${env} by ${w.holder.user} (${state}; waited ${
+    formatAge(w.waitedMs)
+  })`;
+}
+
 export function lockCommand(ctx: CliContext) {
   return commandWithLockOptions("lock")
     .description("take the lock on an env, waiting while someone else holds it")
+    .option("--verbose", "also print the lock's fence and id")
     .action(async (flags, cmd) => {
       const g = globals(cmd);
       const options = await lockOptions(flags, ctx);
-      const held = await withLocker(ctx, g, (l) => l.acquire(options));
+      let held;
+      try {
+        held = await withLocker(ctx, g, (l) => l.acquire(options));
+      } catch (e) {
+        // A refusal is a result too: scripts read who holds the env from stdout.
+        if (g.json && e instanceof NotAcquiredError) {
+          const { kind, slot } = e.holder;
+          ctx.stdout(json({ acquired: false, heldBy: recordOf(options.env, kind, slot) }));
+        }
+        throw e;
+      }
       if (g.json) {
         return ctx.stdout(json({ acquired: true, refreshed: held.refreshed, lock: held.record }));
       }
-      const verb = held.refreshed ? "Refreshed" : "Locked";
-      ctx.stdout(`${verb} ${describe(held.record, ctx.clock.now())}\n`);
+      ctx.stdout(`${lockLine(held, flags.verbose === true)}\n`);
     });
 }

@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
-import { describe, json } from "./format.ts";
+import { historyTable, json, locksTable } from "./format.ts";
 import { globals } from "./global_options.ts";
 import { parseEnv } from "../core/parse.ts";
 import { withLocker } from "./shared.ts";
@@ -12,6 +12,7 @@ export function locksCommand(ctx: CliContext) {
     .option("--env <env>", "only this environment")
     .option("--history", "released and expired records too (needs --env)")
     .option("--limit <n>", "at most this many history records (default 20)")
+    .option("--verbose", "also show each lock's fence and id, and meta uncut")
     .action(async (opts, cmd) => {
       const g = globals(cmd);
       const env = opts.env === undefined ? undefined : parseEnv(opts.env);
@@ -36,6 +37,9 @@ export function locksCommand(ctx: CliContext) {
         );
       }
       const now = ctx.clock.now();
-      ctx.stdout(locks.map((r) => describe(r, now) + "\n").join(""));
+      const verbose = opts.verbose === true;
+      ctx.stdout(
+        opts.history ? historyTable(locks, now, verbose) : locksTable(locks, now, verbose),
+      );
     });
 }

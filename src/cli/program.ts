@@ -8,6 +8,7 @@ import { locksCommand } from "./locks.ts";
 import { releaseCommand } from "./release.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand } from "./serve.ts";
+import { statusCommand } from "./status.ts";
 
 export interface VersionInfo {
   version: string;
@@ -26,7 +27,15 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       .showHelpAfterError(false),
   );
   for (
-    const make of [initCommand, locksCommand, lockCommand, releaseCommand, runCommand, serveCommand]
+    const make of [
+      initCommand,
+      locksCommand,
+      statusCommand,
+      lockCommand,
+      releaseCommand,
+      runCommand,
+      serveCommand,
+    ]
   ) {
     program.addCommand(make(ctx) as unknown as Command);
   }

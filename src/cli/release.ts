@@ -1,7 +1,8 @@
 import { Command } from "@commander-js/extra-typings";
 import type { CliContext } from "./context.ts";
 import { resolveUser } from "./defaults.ts";
-import { describe, json } from "./format.ts";
+import { NotHeldError } from "../core/errors.ts";
+import { json, releasedLine } from "./format.ts";
 import { globals } from "./global_options.ts";
 import { parseEnv } from "../core/parse.ts";
 import { withLocker } from "./shared.ts";
@@ -12,25 +13,39 @@ export function releaseCommand(ctx: CliContext) {
     .description("release your lock(s) on an env; the record stays as history")
     .option("--env <env>", "environment")
     .option("--user <user>", "whose lock (env DAPLAYA_USER, else git's committer email)")
-    .option("--uberlock", "release only the uberlock")
-    .option("--force", "release whoever holds it; the record keeps who forced it")
+    .option("--uberlock", "release only the uberlock (with --force: whoever's uberlock)")
+    .option("--force", "end whoever's regular lock; the record keeps who forced it")
+    .option("--verbose", "also print the fence and id of what was released")
     .action(async (flags, cmd) => {
       const g = globals(cmd);
       const env = parseEnv(flags.env);
       const user = await resolveUser(flags.user, ctx);
+      const onlyUberlock = flags.uberlock === true;
+      const force = flags.force === true;
       const released = await withLocker(
         ctx,
         g,
-        (l) =>
-          l.release({
-            env,
-            user,
-            onlyUberlock: flags.uberlock === true,
-            force: flags.force === true,
-          }),
-      );
+        (l) => l.release({ env, user, onlyUberlock, force }),
+      ).catch((e) => {
+        throw e instanceof NotHeldError ? withHint(e, env, onlyUberlock, force) : e;
+      });
       if (g.json) return ctx.stdout(json({ released }));
-      const now = ctx.clock.now();
-      ctx.stdout(released.map((r) => `Released ${describe(r, now)}\n`).join(""));
+      ctx.stdout(released.map((r) => `${releasedLine(r, flags.verbose === true)}\n`).join(""));
     });
+}
+
+/** Says which flags would end what is there: `--force`, or `--force --uberlock`. */
+function withHint(e: NotHeldError, env: string, onlyUberlock: boolean, force: boolean) {
+  const kinds = new Set(e.holders.map((h) => h.kind));
+  const hints: string[] = [];
+  if (kinds.has("regular") && !onlyUberlock && !force && !/kept by a running/.test(e.message)) {
+    hints.push(`to end it anyway: daplaya release --env ${env} --force`);
+  }
+  if (kinds.has("uberlock") && !(onlyUberlock && force)) {
+    hints.push(`to end the uberlock: daplaya release --env ${env} --force --uberlock`);
+  }
+  if (hints.length === 0) return e;
+  const hinted = new NotHeldError(`${e.message}; ${hints.join("; ")}`, e.holders);
+  hinted.cause = e;
+  return hinted;
 }

@@ -2,7 +2,7 @@ import { CommandExit, LockLostError, UsageError } from "../core/errors.ts";
 import { LeaseKeeper } from "../core/lease.ts";
 import { formatDuration } from "../core/text.ts";
 import type { Child, CliContext } from "./context.ts";
-import { describe } from "./format.ts";
+import { lockLine } from "./format.ts";
 import { commandWithLockOptions, lockOptions } from "./lock.ts";
 import { globals } from "./global_options.ts";
 import { durationOption, withLocker } from "./shared.ts";
@@ -22,6 +22,11 @@ export function runCommand(ctx: CliContext) {
     )
     .action(async (argv, flags, cmd) => {
       const g = globals(cmd);
+      if (g.json) {
+        throw new UsageError(
+          "run does not take --json: its stdout is the command's; read DAPLAYA_LOCK_ID and DAPLAYA_FENCE in the command instead",
+        );
+      }
       const options = await lockOptions(flags, ctx);
       options.leaseMs ??= DEFAULT_RUN_LEASE_MS;
       // This process keeps the lock: no other process joins it, whatever --user it gives.
@@ -47,11 +52,7 @@ export function runCommand(ctx: CliContext) {
         // An adopted lock keeps a longer lease it had; SIGKILL must still come before it ends.
         const leaseMs = held.record.leaseMs!;
         const graceMs = Math.min(graceFlagMs, leaseMs / 4);
-        ctx.stderr(
-          `daplaya: ${held.refreshed ? "refreshed" : "locked"} ${
-            describe(held.record, ctx.clock.now())
-          }\n`,
-        );
+        ctx.stderr(`daplaya: ${lockLine(held, false)}\n`);
         // Listen before spawning: a signal that comes as the command starts must reach it,
         // not kill us and orphan it.
         let child: Child | undefined;

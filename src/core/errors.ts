@@ -14,6 +14,19 @@ export class UsageError extends DaplayaError {
   override name = "UsageError";
 }
 
+/**
+ * Exit 2: the env was never locked and looks like a typo of one that was (`PRODUCTON`).
+ * Nothing was written; the caller says how to start a new env anyway.
+ */
+export class NewEnvError extends UsageError {
+  override name = "NewEnvError";
+  constructor(readonly env: string, readonly suggestion: string) {
+    super(
+      `env ${env} has never been locked: did you mean ${suggestion}? (if ${env} is a new env, add --new-env)`,
+    );
+  }
+}
+
 /** Exit 1: AWS, network, missing table, missing credentials. */
 export class FailureError extends DaplayaError {
   readonly exitCode = 1;

@@ -1,5 +1,12 @@
 import type { Clock, Sleep } from "./clock.ts";
-import { FailureError, NotAcquiredError, NotHeldError, UnavailableError } from "./errors.ts";
+import { typoOf } from "./envs.ts";
+import {
+  FailureError,
+  NewEnvError,
+  NotAcquiredError,
+  NotHeldError,
+  UnavailableError,
+} from "./errors.ts";
 import {
   type Guard,
   LOCK_KINDS,
@@ -9,7 +16,7 @@ import {
   sameUser,
   type Slot,
 } from "./model.ts";
-import { formatDuration, isoTime } from "./text.ts";
+import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
 
 /**
@@ -41,8 +48,13 @@ export interface AcquireOptions {
   /** How long to keep trying; undefined waits indefinitely, 0 makes a single attempt. */
   timeoutMs?: number;
   intervalMs: number;
-  /** Called before each wait with the slot that blocks us. */
-  onWait?: (holder: Slot, kind: LockKind) => void;
+  /**
+   * Takes a lock on an env that has never been locked even when its name looks like a typo of
+   * a known one. Otherwise such a first lock is refused with NewEnvError.
+   */
+  newEnv?: boolean;
+  /** Called before each wait with what blocks us. */
+  onWait?: (waiting: Waiting) => void;
   /** Called before waiting again after a transient store failure. */
   onRetry?: (error: Error) => void;
 }
@@ -73,12 +85,28 @@ export interface ReleaseOptions {
   id?: string;
 }
 
+/** What a waiting acquire sees before each wait. */
+export interface Waiting {
+  holder: Slot;
+  kind: LockKind;
+  /** How long the holder has had it, by its record's time (clocks may differ a little). */
+  heldForMs: number;
+  /** How long this acquire has waited so far. */
+  waitedMs: number;
+  /**
+   * Set when the holder's lease ran out by our clock: how long ago, and the longest we still
+   * watch its record version unchanged before taking it over (the record-version rule).
+   */
+  lapsed?: { agoMs: number; takeoverInMs: number };
+}
+
 interface Observation {
   rvn: string;
   since: number;
 }
 
-type Attempt = { held?: Held; guard: Guard | null };
+/** `newEnv`: the grant found no guard item; the env has never been locked. */
+type Attempt = { held?: Held; guard: Guard | null; newEnv?: true };
 
 export class Locker {
   constructor(
@@ -89,7 +117,11 @@ export class Locker {
   ) {}
 
   async acquire(o: AcquireOptions): Promise<Held> {
-    const deadline = this.clock.monotonic() + (o.timeoutMs ?? Infinity);
+    const started = this.clock.monotonic();
+    const deadline = started + (o.timeoutMs ?? Infinity);
+    // A first grant asks for the env's guard item to exist; only when it does not is the
+    // env's name checked against the known ones, and the next grant creates it.
+    let envIs: "existing" | "new" = "existing";
     const seen = new Map<LockKind, Observation>();
     let known: Guard | null = null;
     let afterWait = false;
@@ -111,7 +143,7 @@ export class Locker {
         try {
           result = mine
             ? await this.#refresh(o, known!, mine)
-            : await this.#grant(o, known, supersede);
+            : await this.#grant(o, known, supersede, known === null ? envIs : undefined);
         } catch (e) {
           // Throttling or an outage while we wait for a holder: try again at the next interval.
           // Before any answer (wrong endpoint, DNS, no network, throttled from the start) an
@@ -125,6 +157,11 @@ export class Locker {
         }
         if (result.held) return result.held;
         answered = true;
+        if (result.newEnv) {
+          await this.#allowNewEnv(o);
+          envIs = "new";
+          continue;
+        }
         known = result.guard;
         this.#observe(known, seen);
         // A failure with nobody in the way (a fence or a record version that moved) is
@@ -141,12 +178,17 @@ export class Locker {
       if (this.clock.monotonic() >= deadline) {
         throw new NotAcquiredError(this.#heldMessage(o, blocker), blocker);
       }
-      o.onWait?.(blocker.slot, blocker.kind);
+      o.onWait?.(this.#waiting(blocker, seen.get(blocker.kind), started));
       await wait();
     }
   }
 
-  async #grant(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Promise<Attempt> {
+  async #grant(
+    o: AcquireOptions,
+    known: Guard | null,
+    supersede: Supersede[],
+    envIs: "existing" | "new" | undefined,
+  ): Promise<Attempt> {
     const held = this.#newLock(o, known, supersede);
     const result = await this.#settled(
       () =>
@@ -157,6 +199,7 @@ export class Locker {
           rvn: held.rvn,
           ...(o.owner !== undefined ? { owner: o.owner } : {}),
           supersede,
+          ...(envIs !== undefined ? { envIs } : {}),
           token: this.newId(),
         }),
       o.env,
@@ -166,7 +209,40 @@ export class Locker {
     // Our own record in the slot: an earlier attempt was applied but its answer was lost (the
     // store's conflict retry is a new request, which then fails its condition on our write).
     const ours = !result.ok && result.guard?.[o.kind]?.id === held.record.id;
-    return result.ok || ours ? { held, guard: null } : { guard: result.guard };
+    if (result.ok || ours) return { held, guard: null };
+    if (result.guard === null && envIs === "existing") return { guard: null, newEnv: true };
+    return { guard: result.guard };
+  }
+
+  /** A first lock on an env: refused when its name is a typo of a known env, unless asked for. */
+  async #allowNewEnv(o: AcquireOptions): Promise<void> {
+    if (o.newEnv) return;
+    const suggestion = typoOf(o.env, await this.store.envs());
+    if (suggestion !== undefined) throw new NewEnvError(o.env, suggestion);
+  }
+
+  #waiting(
+    blocker: { kind: LockKind; slot: Slot },
+    seen: Observation | undefined,
+    started: number,
+  ): Waiting {
+    const { slot, kind } = blocker;
+    const now = this.clock.now();
+    const monotonic = this.clock.monotonic();
+    const waiting: Waiting = {
+      holder: slot,
+      kind,
+      heldForMs: Math.max(0, now - slot.createdAt),
+      waitedMs: monotonic - started,
+    };
+    if (slot.leaseMs !== undefined && now > slot.renewedAt + slot.leaseMs) {
+      const watched = seen?.rvn === slot.rvn ? monotonic - seen.since : 0;
+      waiting.lapsed = {
+        agoMs: now - (slot.renewedAt + slot.leaseMs),
+        takeoverInMs: Math.max(0, slot.leaseMs - watched),
+      };
+    }
+    return waiting;
   }
 
   /**
@@ -324,8 +400,16 @@ export class Locker {
   async release(o: ReleaseOptions): Promise<LockRecord[]> {
     let guard = await this.store.guard(o.env);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const kinds = LOCK_KINDS.filter((k) => !o.onlyUberlock || k === "uberlock");
-      const held = kinds.flatMap((kind) => guard?.[kind] ? [{ kind, slot: guard[kind]! }] : []);
+      // Forced, one kind at a time: ending someone's uberlock takes --uberlock too.
+      const kinds: readonly LockKind[] = o.onlyUberlock
+        ? ["uberlock"]
+        : o.force
+        ? ["regular"]
+        : LOCK_KINDS;
+      const present = LOCK_KINDS.flatMap((kind) =>
+        guard?.[kind] ? [{ kind, slot: guard[kind]! }] : []
+      );
+      const held = present.filter(({ kind }) => kinds.includes(kind));
       const mine = held.filter(({ slot }) =>
         (o.id === undefined || slot.id === o.id) && (o.force || sameUser(slot.user, o.user))
       );
@@ -335,11 +419,14 @@ export class Locker {
         if (mine.length > 0) {
           throw new NotHeldError(
             `the ${what} of ${o.user} on env ${o.env} is kept by a running 'daplaya run', which releases it when its command ends: stop that run, or end it anyway with --force`,
-            held,
+            present,
           );
         }
         const whose = o.force ? "there is no active" : `${o.user} holds no active`;
-        throw new NotHeldError(`${whose} ${what} on env ${o.env}`, held);
+        throw new NotHeldError(
+          `${whose} ${what} on env ${o.env}: ${this.#holdersText(present)}`,
+          present,
+        );
       }
       const now = this.clock.now();
       const ids = targets.map((t) => t.slot.id);
@@ -487,11 +574,22 @@ export class Locker {
     }
   }
 
+  /** Who holds an env, for a refusal: `bob holds a lock (for 12m3s)`, or that nobody does. */
+  #holdersText(held: { kind: LockKind; slot: Slot }[]): string {
+    if (held.length === 0) return "nobody holds it";
+    const now = this.clock.now();
+    return held.map(({ kind, slot }) =>
+      `${slot.user || "(no user)"} holds ${kind === "uberlock" ? "an uberlock" : "a lock"} (for ${
+        formatAge(now - slot.createdAt)
+      })`
+    ).join(" and ");
+  }
+
   #heldMessage(o: AcquireOptions, holder: { kind: LockKind; slot: Slot }): string {
     const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
-    const since = isoTime(holder.slot.createdAt, { millis: true });
+    const heldFor = formatAge(this.clock.now() - holder.slot.createdAt);
     const base =
-      `env ${o.env} is held by ${holder.slot.user} (${what} since ${since}, meta: ${holder.slot.meta})`;
+      `env ${o.env} is held by ${holder.slot.user} (${what}, for ${heldFor}, meta: ${holder.slot.meta})`;
     return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
   }
 }

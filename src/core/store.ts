@@ -39,6 +39,12 @@ export interface GrantRequest {
   /** The process token that will keep the lock alive (`run`); absent for a plain lock. */
   owner?: string;
   supersede: Supersede[];
+  /**
+   * "existing": the grant fails (guard null) when the env has no guard item yet, so that the
+   * core decides about a first lock on an env (a typo of a known one?). "new": the env goes
+   * into the table's list of envs too. Absent: neither.
+   */
+  envIs?: "existing" | "new";
   /** Idempotency token: the same logical attempt retried must carry the same token. */
   token: string;
 }
@@ -131,6 +137,8 @@ export interface LockStore {
   active(env?: string): Promise<LockRecord[]>;
   /** Records of one env, newest first. */
   history(env: string, limit: number): Promise<LockRecord[]>;
+  /** Envs granted with `envIs: "new"`, and those with an active lock, sorted. */
+  envs(): Promise<string[]>;
   /** Number of requests sent to the backend (for tests and the benchmark). */
   readonly requests: number;
   close(): void;

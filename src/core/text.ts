@@ -27,3 +27,29 @@ export function isoTime(ms: number, { millis = false } = {}): string {
 export function truncate(s: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 3)}...` : s;
 }
+
+/**
+ * An age or a wait for people, to the second and at most two units: `42s`, `4m12s`, `2h5m`,
+ * `3d4h`. Negative ages (a clock behind ours) read as `0s`.
+ */
+export function formatAge(ms: number): string {
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const out: string[] = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+    if (s >= size || (unit === "s" && out.length === 0)) {
+      out.push(`${Math.floor(s / size)}${unit}`);
+      s %= size;
+    }
+    if (out.length === 2 || (out.length === 1 && s === 0)) break;
+  }
+  return out.join("");
+}
+
+/** A moment for people, in this host's time zone: `2026-12-05 14:03` (the zone's offset is left out). */
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  const two = (v: number) => String(v).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${
+    two(d.getMinutes())
+  }`;
+}

@@ -3,7 +3,7 @@
  * with a message from messages.ts. No I/O of its own: the handler gives the locker, who is
  * asking and a deadline for engine calls.
  */
-import { NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
+import { NewEnvError, NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
 import type { Locker } from "../core/locker.ts";
 import { IdentityUnconfirmed, type SlackIdentity } from "./identity.ts";
 import {
@@ -13,6 +13,7 @@ import {
   lateNote,
   leasesMessage,
   lockedMessage,
+  newEnvMessage,
   noIdentityMessage,
   notHeldMessage,
   oldButtonMessage,
@@ -144,6 +145,7 @@ async function lock(
     // Slack must be answered within 3 s: one attempt, never a wait.
     timeoutMs: 0,
     intervalMs: 5000,
+    newEnv: cmd.newEnv,
   }).then(
     (held): Outcome => ({
       message: lockedMessage(held, who),
@@ -153,6 +155,8 @@ async function lock(
     (e): Outcome =>
       e instanceof NotAcquiredError
         ? { message: heldByMessage(env, e.holder, who), result: "held", env }
+        : e instanceof NewEnvError
+        ? { message: newEnvMessage(cmd, e.suggestion, ctx.command), result: "new-env", env }
         : unknownState("lock", env, e, ctx.command),
   );
   return await inTime("lock", env, settle, ctx);

@@ -3,7 +3,7 @@
  */
 import type { NotAcquiredError, NotHeldError } from "../core/errors.ts";
 import type { Held } from "../core/locker.ts";
-import type { LockRecord } from "../core/model.ts";
+import type { LockKind, LockRecord } from "../core/model.ts";
 import type { IdentityUnconfirmed, SlackIdentity } from "./identity.ts";
 import {
   type Block,
@@ -179,6 +179,7 @@ export function helpMessage(command: string, problem?: string): SlackMessage {
     `\`${c} leases [ENV]\` list the active locks (also \`locks\`)`,
     `\`${c} help\` this help`,
     `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
+    `A first lock on an env whose name is close to a known one (\`PRODUCTON\`) is refused as a likely typo: add \`--new-env\` after the env to start it anyway.`,
   ].join("\n");
   const blocks = problem ? [section(`:warning: ${problem}`), section(usage)] : [section(usage)];
   return message("ephemeral", problem ? `${problem}\n${usage}` : usage, blocks);
@@ -244,5 +245,17 @@ export function unknownStateMessage(
     : `:warning: Could not confirm the ${action} of${target}: ${why}. The lock state is unknown; nothing is confirmed. Please retry \`${command} ${action} ${env}\`${
       action === "lock" ? " (retrying is safe: a lock you already hold is only refreshed)" : ""
     } or check with \`${command} leases ${env}\`.`;
+  return message("ephemeral", text, [section(text)]);
+}
+
+/** A first lock on an env whose name is close to a known one: the suggestion, and how to go on. */
+export function newEnvMessage(
+  cmd: { kind: LockKind; env: string },
+  suggestion: string,
+  command: string,
+): SlackMessage {
+  const verb = cmd.kind === "uberlock" ? "uberlock" : "lock";
+  const text =
+    `:question: *${cmd.env}* has never been locked: did you mean *${suggestion}*? Nothing was changed. If *${cmd.env}* is a new env, use \`${command} ${verb} ${cmd.env} --new-env\`.`;
   return message("ephemeral", text, [section(text)]);
 }

@@ -22,7 +22,15 @@ export interface ButtonValue {
 }
 
 export type SlashCommand =
-  | { name: "lock"; kind: LockKind; env: string; meta: string; metaExplicit: boolean }
+  | {
+    name: "lock";
+    kind: LockKind;
+    env: string;
+    meta: string;
+    metaExplicit: boolean;
+    /** `--new-env` right after the env: a first lock even if the name is close to a known env. */
+    newEnv: boolean;
+  }
   | { name: "release"; env: string }
   | { name: "leases"; env?: string }
   | { name: "help"; problem?: string };
@@ -45,10 +53,13 @@ export function parseSlashText(raw: string): SlashCommand {
         return problem(`\`${verb}\` needs an env, e.g. \`${verb} production\``);
       }
       const env = parseEnv(envWord);
-      const metaText = args.slice(envWord.length).trim().replace(/[\t\r\n]+/g, " ");
+      let after = args.slice(envWord.length).trim();
+      const newEnv = /^--new-env(\s|$)/.test(after);
+      if (newEnv) after = after.slice("--new-env".length);
+      const metaText = after.trim().replace(/[\t\r\n]+/g, " ");
       const meta = metaText === "" ? DEFAULT_META : parseMeta(metaText);
       const kind: LockKind = verb === "uberlock" ? "uberlock" : "regular";
-      return { name: "lock", kind, env, meta, metaExplicit: metaText !== "" };
+      return { name: "lock", kind, env, meta, metaExplicit: metaText !== "", newEnv };
     }
     case "release":
       if (envWord === undefined) {

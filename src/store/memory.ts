@@ -17,6 +17,8 @@ export class MemoryStore implements LockStore {
   #records = new Map<string, LockRecord>();
   /** Tokens of the writes that succeeded, with their parameters, as DynamoDB keeps them. */
   #tokens = new Map<string, string>();
+  /** The envs granted with `envIs: "new"`, as the DynamoDB table's list item keeps them. */
+  #envNames = new Set<string>();
   requests = 0;
 
   init(): Promise<boolean> {
@@ -30,6 +32,7 @@ export class MemoryStore implements LockStore {
       { granted: true },
       (guard) => ({ granted: false, guard }),
       () => {
+        if (req.envIs === "existing" && !this.#guards.has(req.env)) return false;
         const current = this.#guards.get(req.env) ?? { env: req.env, fence: 0 };
         const supersedes = (kind: LockKind) => req.supersede.find((s) => s.kind === kind);
         const own = current[req.kind];
@@ -54,6 +57,7 @@ export class MemoryStore implements LockStore {
         next[req.kind] = slotOf(r, req.rvn, req.owner);
         this.#guards.set(req.env, next);
         this.#records.set(r.id, structuredClone(r));
+        if (req.envIs === "new") this.#envNames.add(req.env);
         return true;
       },
     );
@@ -148,6 +152,13 @@ export class MemoryStore implements LockStore {
     this.requests++;
     const all = [...this.#records.values()].filter((r) => r.env === env);
     return ok(structuredClone(all.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit)));
+  }
+
+  envs(): Promise<string[]> {
+    this.requests++;
+    const names = new Set(this.#envNames);
+    for (const r of this.#records.values()) if (r.active) names.add(r.env);
+    return ok([...names].sort());
   }
 
   close(): void {}

@@ -22,7 +22,10 @@ interface Outcome {
 
 interface RunOptions {
   env?: Record<string, string>;
-  gitEmail?: string;
+  /** What `git log -1 --format=%ce HEAD` prints. */
+  committer?: string;
+  /** What `git config user.email` prints. */
+  gitConfigEmail?: string;
 }
 
 /** One shared store and clock; each run gets its own stdout, stderr and environment. */
@@ -47,10 +50,11 @@ function harness() {
       },
       clock,
       sleep: clock.sleep,
-      gitEmail: () => {
+      git: (args) => {
         gitCalls++;
-        return Promise.resolve(o.gitEmail);
+        return Promise.resolve(args[0] === "log" ? o.committer : o.gitConfigEmail);
       },
+      hostname: () => "box",
       cwd: "/nonexistent",
       // Commands that start processes or servers are tested in run_keeper_test.ts and
       // serve_test.ts; here reaching one is a failure.
@@ -401,36 +405,57 @@ Deno.test("CLI in-process: global options before or after the command", async ()
   ]);
 });
 
-Deno.test("CLI in-process: --user falls back to DAPLAYA_USER, then git", async (t) => {
+Deno.test("CLI in-process: --user falls back to DAPLAYA_USER, then git, then $USER@host", async (t) => {
   const h = harness();
   const user = async (args: string[], o: RunOptions) => {
     const d = doc(await h.run([...args, "--json"], o));
     return d.lock.user;
   };
+  const git = { committer: "web-flow@github.com", gitConfigEmail: "me@x" };
   await t.step("--user wins", async () => {
     assert.equal(
-      await user(lockArgs("a", "flag@x"), { env: { DAPLAYA_USER: "env@x" }, gitEmail: "git@x" }),
+      await user(lockArgs("a", "flag@x"), { env: { DAPLAYA_USER: "env@x" }, ...git }),
       "flag@x",
     );
   });
   await t.step("then DAPLAYA_USER, without asking git", async () => {
     const calls = h.gitCalls;
     assert.equal(
-      await user(["lock", "--env", "b"], { env: { DAPLAYA_USER: "env@x" }, gitEmail: "git@x" }),
+      await user(["lock", "--env", "b"], { env: { DAPLAYA_USER: "env@x" }, ...git }),
       "env@x",
     );
     assert.equal(h.gitCalls, calls);
   });
-  await t.step("then the committer email of HEAD", async () => {
-    assert.equal(await user(["lock", "--env", "c"], { gitEmail: "git@x" }), "git@x");
+  await t.step("on a terminal: git config user.email, not HEAD's committer", async () => {
+    assert.equal(await user(["lock", "--env", "c"], git), "me@x");
+    assert.equal(await user(["lock", "--env", "d"], { env: { DAPLAYA_USER: "" }, ...git }), "me@x");
+  });
+  await t.step("in CI: the committer of HEAD, then git config", async () => {
+    for (const ci of [{ CI: "true" }, { GITHUB_ACTIONS: "true" }, { GITLAB_CI: "true" }]) {
+      assert.equal(
+        await user(["lock", "--env", "ci", "--new-env"], { env: ci, ...git }),
+        "web-flow@github.com",
+      );
+      await h.run(["release", "--env", "ci"], { env: ci, ...git });
+    }
     assert.equal(
-      await user(["lock", "--env", "d"], { env: { DAPLAYA_USER: "" }, gitEmail: "git@x" }),
-      "git@x",
+      await user(["lock", "--env", "ci"], { env: { CI: "1" }, gitConfigEmail: "me@x" }),
+      "me@x",
+    );
+    assert.equal(
+      await user(["lock", "--env", "ci2", "--new-env"], { env: { CI: "false" }, ...git }),
+      "me@x",
     );
   });
+  await t.step("no git email: $USER@hostname, and status says where it came from", async () => {
+    assert.equal(await user(["lock", "--env", "e"], { env: { USER: "ann" } }), "ann@box");
+    const r = await h.run(["status"], { env: { USER: "ann" } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^You are ann@box \(from \$USER@hostname\)\.\nYou hold E\.\n/);
+  });
   await t.step("release uses the same fallbacks", async () => {
-    const d = doc(await h.run(["release", "--env", "c", "--json"], { gitEmail: "git@x" }));
-    assert.equal(d.released[0].user, "git@x");
+    const d = doc(await h.run(["release", "--env", "c", "--json"], git));
+    assert.equal(d.released[0].user, "me@x");
     const e = doc(
       await h.run(["release", "--env", "b", "--json"], { env: { DAPLAYA_USER: "env@x" } }),
     );

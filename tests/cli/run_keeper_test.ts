@@ -62,7 +62,8 @@ function harness({ spawnError, missing = false }: { spawnError?: Error; missing?
     openStore: () => Promise.resolve(store),
     clock,
     sleep: clock.sleep,
-    gitEmail: () => Promise.resolve(undefined),
+    git: () => Promise.resolve(undefined),
+    hostname: () => "box",
     cwd: "/work",
     programExists: (program) => Promise.resolve(!(missing && program === "deploy.sh")),
     spawn(program, args, options) {

@@ -17,6 +17,12 @@ export type Item = Record<string, AttributeValue>;
 export const s = (v: string): AttributeValue => ({ S: v });
 export const n = (v: number): AttributeValue => ({ N: String(v) });
 
+/**
+ * The envs ever created by a grant (`envNames`, a string set), for telling a new env from a
+ * typo. Like guard items it has no `env` or `activeEnv`, so no index holds it.
+ */
+export const ENV_LIST_KEY: Item = { id: { S: "envs#list" } };
+
 export function guardKey(env: string): Item {
   return { id: s(GUARD_PREFIX + env) };
 }

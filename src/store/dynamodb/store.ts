@@ -27,6 +27,7 @@ import type {
 import { mayHaveApplied, sdkFailure, sdkLogger } from "./errors.ts";
 import {
   ACTIVE_INDEX,
+  ENV_LIST_KEY,
   guardKey,
   HISTORY_INDEX,
   type Item,
@@ -123,6 +124,7 @@ export class DynamoStore implements LockStore {
       ":type": s("guard"),
     };
     const conditions: string[] = ["(attribute_not_exists(fence) OR fence < :fence)"];
+    if (req.envIs === "existing") conditions.push("attribute_exists(fence)");
     const removes: string[] = [];
     const superseded = (kind: LockKind) => req.supersede.find((x) => x.kind === kind);
     const ownSup = superseded(req.kind);
@@ -173,6 +175,16 @@ export class DynamoStore implements LockStore {
         endRecord(this.#table, sup.id, r.createdAt, { supersededBy: s(r.id) })
       ),
     ];
+    if (req.envIs === "new") {
+      items.push({
+        Update: {
+          TableName: this.#table,
+          Key: ENV_LIST_KEY,
+          UpdateExpression: "ADD envNames :env",
+          ExpressionAttributeValues: { ":env": { SS: [req.env] } },
+        },
+      });
+    }
     const failed = await this.#transact("grant", items, req.token);
     return failed === undefined ? { granted: true } : { granted: false, guard: failed };
   }
@@ -359,6 +371,22 @@ export class DynamoStore implements LockStore {
       start = page.LastEvaluatedKey;
     } while (start && records.length < limit);
     return records;
+  }
+
+  async envs(): Promise<string[]> {
+    const [list, active] = await Promise.all([
+      this.#send(
+        "GetItem",
+        () =>
+          this.#client.send(
+            new GetItemCommand({ TableName: this.#table, Key: ENV_LIST_KEY, ConsistentRead: true }),
+          ),
+      ),
+      this.active(),
+    ]);
+    const names = new Set(list.Item?.envNames?.SS ?? []);
+    for (const r of active) names.add(r.env);
+    return [...names].sort();
   }
 
   close(): void {

@@ -1,0 +1,48 @@
+import { Command } from "@commander-js/extra-typings";
+import { sameUser } from "../core/model.ts";
+import { parseEnv } from "../core/parse.ts";
+import type { CliContext } from "./context.ts";
+import { resolveIdentity } from "./defaults.ts";
+import { json, locksTable } from "./format.ts";
+import { globals } from "./global_options.ts";
+import { withLocker } from "./shared.ts";
+
+export function statusCommand(ctx: CliContext) {
+  return (new Command("status"))
+    .description("who you are and what is held, your locks first")
+    .option("--env <env>", "only this environment")
+    .option("--user <user>", "who you are (env DAPLAYA_USER, else git config user.email)")
+    .option("--verbose", "also show each lock's fence and id, and meta uncut")
+    .action(async (opts, cmd) => {
+      const g = globals(cmd);
+      const env = opts.env === undefined ? undefined : parseEnv(opts.env);
+      const me = await resolveIdentity(opts.user, ctx);
+      const locks = await withLocker(ctx, g, (l) => l.list(env));
+      const mine = locks.filter((r) => sameUser(r.user, me.user));
+      const others = locks.filter((r) => !sameUser(r.user, me.user));
+      if (g.json) return ctx.stdout(json({ user: me.user, mine, others }));
+      const where = env ? ` on env ${env}` : "";
+      const lines = [`You are ${me.user} (from ${me.source}).`];
+      lines.push(
+        mine.length === 0
+          ? `You hold no locks${where}.`
+          : `You hold ${list(mine.map((r) => r.uberlock ? `${r.env} (uberlock)` : r.env))}.`,
+      );
+      if (others.length > 0) {
+        lines.push(
+          `Others hold ${list([...new Set(others.map((r) => r.env))])}.`,
+        );
+      } else if (mine.length === 0) lines.push(`Nothing is locked${where}.`);
+      ctx.stdout(lines.join("\n") + "\n");
+      if (locks.length > 0) {
+        ctx.stdout("\n" + locksTable([...mine, ...others], ctx.clock.now(), opts.verbose === true));
+      }
+    });
+}
+
+/** `A`, `A and B`, `A, B and C`. */
+function list(items: string[]): string {
+  return items.length <= 1
+    ? items.join("")
+    : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}

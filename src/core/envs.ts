@@ -2,17 +2,20 @@
 
 /**
  * The known env that `env` looks like a typo of, if any: within one edit (an insertion, a
- * deletion, a substitution or two swapped neighbours), two for names of 8 or more characters.
- * Names that differ only in digits (`STAGING-2` next to `STAGING-1`) are numbered siblings,
- * not typos.
+ * deletion, a substitution or two swapped neighbours) for names of 4 to 7 characters, two for
+ * longer ones. Shorter names (`QA`, `DEV`) are too close to everything to tell; names that
+ * differ only in digits (`STAGING-2` next to `STAGING-1`) are numbered siblings, not typos.
  */
 export function typoOf(env: string, known: Iterable<string>): string | undefined {
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {
     if (name === env || onlyDigitsDiffer(name, env)) continue;
-    const allowed = Math.min(name.length, env.length) >= 8 ? 2 : 1;
+    const shorter = Math.min(name.length, env.length);
+    const allowed = shorter >= 8 ? 2 : shorter >= 4 ? 1 : 0;
     const distance = editDistance(env, name);
-    if (distance <= allowed && (!best || distance < best.distance)) best = { name, distance };
+    if (distance > 0 && distance <= allowed && (!best || distance < best.distance)) {
+      best = { name, distance };
+    }
   }
   return best?.name;
 }

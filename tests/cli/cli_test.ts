@@ -261,13 +261,13 @@ Deno.test("CLI in-process: waiting prints the seed line at each attempt", async 
     // Attempts at 0 s, 5 s, 10 s each find alice and wait (5 s, 5 s, then the 2 s left);
     // the attempt at 12 s is the last one and answers with the error line.
     assert.deepEqual(lines.slice(0, -1), [
-      "Still locked at env PRODUCTION by alice",
-      "Still locked at env PRODUCTION by alice",
-      "Still locked at env PRODUCTION by alice",
+      "Still locked at env PRODUCTION by alice (held for 0s; waited 0s)",
+      "Still locked at env PRODUCTION by alice (held for 5s; waited 5s)",
+      "Still locked at env PRODUCTION by alice (held for 10s; waited 10s)",
     ]);
-    assert.match(
+    assert.equal(
       lines.at(-1)!,
-      /^daplaya: env PRODUCTION is held by alice \(a lock since 2026-01-01T00:00:00\.000Z, meta: CLI\); gave up after waiting 12s$/,
+      "daplaya: env PRODUCTION is held by alice (a lock, for 12s, meta: CLI); gave up after waiting 12s",
     );
     assert.equal(h.clock.monotonic() - start, 12_000);
     assert.equal(h.store.requests - requests, 4, "one grant attempt per try");
@@ -276,7 +276,7 @@ Deno.test("CLI in-process: waiting prints the seed line at each attempt", async 
   await t.step("the default interval is 5s", async () => {
     const r = await h.run(lockArgs("production", "bob", "--timeout", "20s"));
     assert.equal(r.code, 3);
-    assert.equal(r.stderr.match(/^Still locked at env PRODUCTION by alice$/gm)?.length, 4);
+    assert.equal(r.stderr.match(/^Still locked at env PRODUCTION by alice \(/gm)?.length, 4);
   });
 
   await t.step("--no-wait: exit 3 at once, no Still locked line", async () => {
@@ -291,7 +291,7 @@ Deno.test("CLI in-process: waiting prints the seed line at each attempt", async 
   await t.step("granted once the holder releases", async () => {
     ok(await h.run(["release", "--env", "production", "--user", "alice"]));
     const r = ok(await h.run(lockArgs("production", "bob", "--no-wait")));
-    assert.match(r.stdout, /^Locked PRODUCTION lock by bob, /);
+    assert.equal(r.stdout, "Locked PRODUCTION for bob (CLI)\n");
   });
 });
 
@@ -334,10 +334,20 @@ Deno.test("CLI in-process: --json documents", async (t) => {
     assert.equal(d.released[0].id, id);
     assert.equal(d.released[0].active, false);
     const forced = doc(
-      await h.run(["release", "--env", "production", "--user", "alice", "--force", "--json"]),
+      await h.run([
+        "release",
+        "--env",
+        "production",
+        "--user",
+        "alice",
+        "--force",
+        "--uberlock",
+        "--json",
+      ]),
     );
     assert.equal(forced.released[0].user, "root");
     assert.equal(forced.released[0].forced, true);
+    assert.equal(forced.released[0].releasedBy, "alice");
   });
   await t.step("history", async () => {
     const d = doc(await h.run(["locks", "--env", "production", "--history", "--json"]));
@@ -431,7 +441,12 @@ Deno.test("CLI in-process: --user falls back to DAPLAYA_USER, then git, then $US
     assert.equal(await user(["lock", "--env", "d"], { env: { DAPLAYA_USER: "" }, ...git }), "me@x");
   });
   await t.step("in CI: the committer of HEAD, then git config", async () => {
-    for (const ci of [{ CI: "true" }, { GITHUB_ACTIONS: "true" }, { GITLAB_CI: "true" }]) {
+    const systems: Record<string, string>[] = [
+      { CI: "true" },
+      { GITHUB_ACTIONS: "true" },
+      { GITLAB_CI: "true" },
+    ];
+    for (const ci of systems) {
       assert.equal(
         await user(["lock", "--env", "ci", "--new-env"], { env: ci, ...git }),
         "web-flow@github.com",
@@ -534,7 +549,7 @@ Deno.test("CLI in-process: --meta defaults to the CI run URL, else CLI", async (
     const listed = doc(await h.run(["locks", "--env", "prod", "--json"]));
     assert.equal(listed.locks[0].meta, "deploy #1");
     const text = ok(await h.run(lockArgs("prod", "alice")));
-    assert.match(text.stdout, /^Refreshed PROD lock by alice, .*meta: deploy #1, /);
+    assert.equal(text.stdout, "Refreshed PROD for alice (deploy #1)\n");
   });
   await t.step("a re-lock with --meta replaces it", async () => {
     const d = doc(await h.run(lockArgs("prod", "alice", "--meta", "deploy #2", "--json")));
@@ -550,18 +565,28 @@ Deno.test("CLI in-process: release", async (t) => {
     const r = await h.run(["release", "--env", "production", "--user", "alice"]);
     assert.equal(r.code, 4);
     assert.equal(r.stdout, "");
-    assert.equal(r.stderr, "daplaya: alice holds no active lock on env PRODUCTION\n");
+    assert.equal(
+      r.stderr,
+      "daplaya: alice holds no active lock on env PRODUCTION: nobody holds it\n",
+    );
   });
-  await t.step("exit 4 when someone else holds it; the lock stays", async () => {
-    ok(await h.run(lockArgs("production", "alice")));
-    const r = await h.run(["release", "--env", "production", "--user", "bob"]);
-    assert.equal(r.code, 4);
-    assert.equal(r.stderr, "daplaya: bob holds no active lock on env PRODUCTION\n");
-    assert.equal(doc(await h.run(["locks", "--json"])).locks.length, 1);
-  });
+  await t.step(
+    "exit 4 when someone else holds it, naming them and --force; the lock stays",
+    async () => {
+      ok(await h.run(lockArgs("production", "alice")));
+      h.clock.advance(90_000);
+      const r = await h.run(["release", "--env", "production", "--user", "bob"]);
+      assert.equal(r.code, 4);
+      assert.equal(
+        r.stderr,
+        "daplaya: bob holds no active lock on env PRODUCTION: alice holds a lock (for 1m30s); to end it anyway: daplaya release --env PRODUCTION --force\n",
+      );
+      assert.equal(doc(await h.run(["locks", "--json"])).locks.length, 1);
+    },
+  );
   await t.step("the holder releases with 0, then 4 again", async () => {
     const r = ok(await h.run(["release", "--env", "Production", "--user", "alice"]));
-    assert.match(r.stdout, /^Released PRODUCTION lock by alice, .*released .* by alice/);
+    assert.equal(r.stdout, "Released PRODUCTION lock of alice (held for 1m30s)\n");
     const again = await h.run(["release", "--env", "production", "--user", "alice"]);
     assert.equal(again.code, 4);
   });
@@ -569,6 +594,201 @@ Deno.test("CLI in-process: release", async (t) => {
     ok(await h.run(lockArgs("production", "alice")));
     const r = await h.run(["release", "--env", "production", "--user", "alice", "--uberlock"]);
     assert.equal(r.code, 4);
-    assert.equal(r.stderr, "daplaya: alice holds no active uberlock on env PRODUCTION\n");
+    assert.equal(
+      r.stderr,
+      "daplaya: alice holds no active uberlock on env PRODUCTION: alice holds a lock (for 0s)\n",
+    );
+  });
+  await t.step(
+    "--force ends the regular lock only; the uberlock takes --force --uberlock",
+    async () => {
+      ok(await h.run(lockArgs("production", "root", "--uberlock")));
+      const forced = ok(
+        await h.run(["release", "--env", "production", "--user", "ops", "--force"]),
+      );
+      assert.equal(
+        forced.stdout,
+        "Released PRODUCTION lock of alice by force (ops) (held for 0s)\n",
+      );
+      const guard = await h.store.guard("PRODUCTION");
+      assert.equal(guard?.regular, undefined);
+      assert.equal(guard?.uberlock?.user, "root");
+      const again = await h.run(["release", "--env", "production", "--user", "ops", "--force"]);
+      assert.equal(again.code, 4);
+      assert.equal(
+        again.stderr,
+        "daplaya: there is no active lock on env PRODUCTION: root holds an uberlock (for 0s); to end the uberlock: daplaya release --env PRODUCTION --force --uberlock\n",
+      );
+      const uber = doc(
+        await h.run([
+          "release",
+          "--env",
+          "production",
+          "--user",
+          "ops",
+          "--force",
+          "--uberlock",
+          "--json",
+        ]),
+      );
+      assert.equal(uber.released.length, 1);
+      assert.equal(uber.released[0].user, "root");
+      assert.equal(uber.released[0].releasedBy, "ops");
+      assert.equal(uber.released[0].forced, true);
+      assert.equal((await h.store.guard("PRODUCTION"))?.uberlock, undefined);
+    },
+  );
+});
+
+Deno.test("CLI in-process: output for people", async (t) => {
+  const h = harness();
+  await t.step("lock: one short line; fence and id only with --verbose", async () => {
+    const r = ok(
+      await h.run(lockArgs("production", "alice@example.com", "--meta", "deploy v1.2.3")),
+    );
+    assert.equal(r.stdout, "Locked PRODUCTION for alice@example.com (deploy v1.2.3)\n");
+    const lease = ok(await h.run(lockArgs("staging", "bob", "--ttl", "30m", "--verbose")));
+    const [id] = (await h.store.active("STAGING")).map((l) => l.id);
+    const fence = (await h.store.guard("STAGING"))!.fence;
+    assert.equal(
+      lease.stdout,
+      `Locked STAGING for bob (CLI), lease 30m, fence ${fence}, id ${id}\n`,
+    );
+    const uber = ok(await h.run(lockArgs("qa", "carol", "--uberlock")));
+    assert.equal(uber.stdout, "Uberlocked QA for carol (CLI)\n");
+  });
+  await t.step("locks: a table without ids or fences; --verbose adds them", async () => {
+    h.clock.advance(12 * 60_000 + 3000);
+    const long = "x".repeat(100);
+    ok(await h.run(lockArgs("dev", "dave", "--meta", long)));
+    const r = ok(await h.run(["locks"]));
+    const lines = r.stdout.split("\n");
+    assert.deepEqual(lines.map((l) => l.replace(/ {2,}/g, " | ")), [
+      "ENV | HOLDER | KIND | HELD FOR | LEASE | META",
+      "DEV | dave | lock | 0s | - | " + "x".repeat(37) + "...",
+      "PRODUCTION | alice@example.com | lock | 12m3s | - | deploy v1.2.3",
+      "QA | carol | uberlock | 12m3s | - | CLI",
+      "STAGING | bob | lock | 12m3s | ends in 17m57s | CLI",
+      "",
+    ]);
+    // Columns line up: every row's META starts where the header's does.
+    const meta = lines[0].indexOf("META");
+    assert.ok(lines.slice(1, -1).every((l) => /^ [^ ]/.test(l.slice(meta - 1))), r.stdout);
+    assert.doesNotMatch(r.stdout, /[0-9a-f]{8}-[0-9a-f]{4}-/);
+    const verbose = ok(await h.run(["locks", "--verbose", "--env", "dev"]));
+    assert.match(verbose.stdout, /^ENV +HOLDER +KIND +HELD FOR +LEASE +META +FENCE +ID\n/);
+    assert.ok(verbose.stdout.includes(long), "meta uncut");
+    assert.match(verbose.stdout, /[0-9a-f]{8}-[0-9a-f]{4}-/);
+  });
+  await t.step("history: how each lock ended", async () => {
+    h.clock.advance(60_000);
+    ok(await h.run(["release", "--env", "dev", "--user", "dave"]));
+    ok(await h.run(lockArgs("dev", "erin")));
+    h.clock.advance(60_000);
+    const r = ok(await h.run(["locks", "--env", "dev", "--history"]));
+    const lines = r.stdout.split("\n");
+    assert.match(lines[0], /^TAKEN +HOLDER +KIND +HELD FOR +ENDED +META$/);
+    assert.match(lines[1], /^\d{4}-\d\d-\d\d \d\d:\d\d +erin +lock +1m +held +CLI$/);
+    assert.match(
+      lines[2],
+      /^\d{4}-\d\d-\d\d \d\d:\d\d +dave +lock +1m +released by dave 1m ago +x+\.\.\.$/,
+    );
+  });
+  await t.step("--json on a refusal: acquired false and who holds it, exit 3", async () => {
+    const r = await h.run(lockArgs("production", "bob", "--no-wait", "--json"));
+    assert.equal(r.code, 3);
+    const d = JSON.parse(r.stdout);
+    assert.equal(d.acquired, false);
+    assert.equal(d.heldBy.user, "alice@example.com");
+    assert.equal(d.heldBy.env, "PRODUCTION");
+    assertLockObject(d.heldBy);
+    assert.match(r.stderr, /^daplaya: env PRODUCTION is held by alice@example\.com /);
+  });
+  await t.step("run --json is refused before anything is read", async () => {
+    const opened = h.opened;
+    const r = await h.run(["run", "--env", "x", "--user", "u", "--json", "--", "true"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^daplaya: run does not take --json: [^\n]*DAPLAYA_LOCK_ID[^\n]*\n$/);
+    assert.equal(h.opened, opened);
+  });
+  await t.step("a lease that ran out says so while waiting", async () => {
+    h.clock.advance(20 * 60_000);
+    const r = await h.run(lockArgs("staging", "erin", "--timeout", "10s", "--interval", "5s"));
+    // bob's 30m lease ran out by the clocks, but erin must watch it unchanged for 30m.
+    assert.equal(r.code, 3);
+    assert.equal(
+      r.stderr.split("\n")[1],
+      "Still locked at env STAGING by bob (its lease ran out 4m8s ago; taking over in 29m55s once it is safe; waited 5s)",
+    );
+  });
+});
+
+Deno.test("CLI in-process: status shows who you are and your locks first", async (t) => {
+  const h = harness();
+  await t.step("nothing held", async () => {
+    const r = ok(await h.run(["status", "--user", "me@x"]));
+    assert.equal(r.stdout, "You are me@x (from --user).\nYou hold no locks.\nNothing is locked.\n");
+  });
+  await t.step("yours first, then the others", async () => {
+    ok(await h.run(lockArgs("alpha", "other@x")));
+    ok(await h.run(lockArgs("zulu", "me@x")));
+    ok(await h.run(lockArgs("beta", "ME@x", "--uberlock")));
+    const r = ok(await h.run(["status"], { gitConfigEmail: "me@x" }));
+    const lines = r.stdout.split("\n");
+    assert.deepEqual(lines.slice(0, 4), [
+      "You are me@x (from git config user.email).",
+      "You hold BETA (uberlock) and ZULU.",
+      "Others hold ALPHA.",
+      "",
+    ]);
+    assert.match(lines[5], /^BETA +ME@x +uberlock/);
+    assert.match(lines[6], /^ZULU +me@x +lock/);
+    assert.match(lines[7], /^ALPHA +other@x +lock/);
+    const d = doc(await h.run(["status", "--json", "--user", "me@x"]));
+    assert.equal(d.user, "me@x");
+    assert.deepEqual(d.mine.map((l: { env: string }) => l.env), ["BETA", "ZULU"]);
+    assert.deepEqual(d.others.map((l: { env: string }) => l.env), ["ALPHA"]);
+  });
+});
+
+Deno.test("CLI in-process: a typo of a known env is refused unless --new-env", async (t) => {
+  const h = harness();
+  ok(await h.run(lockArgs("production", "alice")));
+  ok(await h.run(["release", "--env", "production", "--user", "alice"]));
+  await t.step("PRODUCTON: exit 2 with the suggestion, nothing written", async () => {
+    const requests = h.store.requests;
+    const r = await h.run(lockArgs("producton", "alice"));
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.equal(
+      r.stderr,
+      "daplaya: env PRODUCTON has never been locked: did you mean PRODUCTION? (if PRODUCTON is a new env, add --new-env)\n",
+    );
+    assert.equal(await h.store.guard("PRODUCTON"), null);
+    assert.equal(
+      h.store.requests - requests,
+      2,
+      `one failed grant, one read of the envs: ${h.store.requests - requests}`,
+    );
+  });
+  await t.step("--new-env takes it; from then on it is known", async () => {
+    ok(await h.run(lockArgs("producton", "alice", "--new-env")));
+    ok(await h.run(["release", "--env", "producton", "--user", "alice"]));
+    ok(await h.run(lockArgs("producton", "alice")));
+  });
+  await t.step("run checks too; new names far from known ones need no flag", async () => {
+    const r = await h.run(["run", "--env", "prodcution", "--user", "a", "--", "true"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /did you mean PRODUCTION\?/);
+    ok(await h.run(lockArgs("staging", "alice")));
+    ok(await h.run(lockArgs("staging-2", "alice")));
+    ok(await h.run(lockArgs("qa", "alice")));
+    ok(await h.run(lockArgs("qb", "alice")));
+  });
+  await t.step("an existing env takes one request", async () => {
+    const requests = h.store.requests;
+    const r = await h.run(lockArgs("staging", "bob", "--no-wait"));
+    assert.equal(r.code, 3);
+    assert.equal(h.store.requests - requests, 1);
   });
 });

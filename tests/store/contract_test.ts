@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ManualClock } from "../support/manual_clock.ts";
-import { NotAcquiredError, NotHeldError } from "../../src/core/errors.ts";
+import { NewEnvError, NotAcquiredError, NotHeldError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
@@ -136,6 +136,69 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     assert.equal(released.user, "alice");
     const stored = await store.record(held.record.id);
     assert.deepEqual([stored?.active, stored?.releasedBy, stored?.forced], [false, "admin", true]);
+    store.close();
+  });
+
+  await t.step(
+    "forced, one kind at a time: the regular lock, or with onlyUberlock the uberlock",
+    async () => {
+      const { store, locker } = await fresh();
+      await locker.acquire(acquireOptions("QA", "alice"));
+      await locker.acquire(acquireOptions("QA", "ops", { kind: "uberlock" }));
+      const force = { env: "QA", user: "admin", force: true };
+      const [regular] = await locker.release({ ...force, onlyUberlock: false });
+      assert.deepEqual([regular.user, regular.uberlock], ["alice", false]);
+      await assert.rejects(locker.release({ ...force, onlyUberlock: false }), (e) => {
+        assert.ok(e instanceof NotHeldError);
+        assert.equal(
+          e.message,
+          "there is no active lock on env QA: ops holds an uberlock (for 0s)",
+        );
+        assert.deepEqual(e.holders.map((h) => h.kind), ["uberlock"]);
+        return true;
+      });
+      const [uber] = await locker.release({ ...force, onlyUberlock: true });
+      assert.deepEqual([uber.user, uber.uberlock, uber.releasedBy], ["ops", true, "admin"]);
+      assert.equal((await store.guard("QA"))?.uberlock, undefined);
+      store.close();
+    },
+  );
+
+  await t.step("a first lock on an env is checked against the known envs", async () => {
+    const { store, locker } = await fresh();
+    await locker.acquire(acquireOptions("PRODUCTION", "alice"));
+    await locker.release({ env: "PRODUCTION", user: "alice", onlyUberlock: false, force: false });
+    // Asking for an existing env's guard: a new env fails, with nothing written.
+    const probe = await store.grant({
+      env: "NEVER",
+      kind: "regular",
+      record: {
+        id: crypto.randomUUID(),
+        user: "u",
+        env: "NEVER",
+        createdAt: 1,
+        updatedAt: 1,
+        active: true,
+        uberlock: false,
+        meta: "m",
+        fence: 1,
+      },
+      rvn: "r",
+      supersede: [],
+      envIs: "existing",
+      token: crypto.randomUUID(),
+    });
+    assert.deepEqual(probe, { granted: false, guard: null });
+    assert.equal(await store.guard("NEVER"), null);
+    assert.deepEqual(await store.history("NEVER", 5), []);
+    await assert.rejects(
+      locker.acquire(acquireOptions("PRODUCTON", "bob")),
+      (e) => e instanceof NewEnvError && e.suggestion === "PRODUCTION",
+    );
+    assert.equal(await store.guard("PRODUCTON"), null);
+    await locker.acquire(acquireOptions("PRODUCTON", "bob", { newEnv: true }));
+    await locker.acquire(acquireOptions("STAGING", "bob"));
+    assert.deepEqual(await store.envs(), ["PRODUCTION", "PRODUCTON", "STAGING"]);
     store.close();
   });
 
@@ -365,18 +428,25 @@ Deno.test("contract: DynamoDB Local", async (t) => {
   try {
     await contract(t, (table) => Promise.resolve(localStore(ddb.endpoint, table)));
 
-    await t.step("an uncontended lock is one request, a release two", async () => {
-      const store = localStore(ddb.endpoint, "Counted");
-      await store.init();
-      const clock = new ManualClock();
-      const locker = new Locker(store, clock, clock.sleep);
-      const before = store.requests;
-      await locker.acquire(acquireOptions("PROD", "alice"));
-      assert.equal(store.requests - before, 1);
-      await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
-      assert.equal(store.requests - before, 3);
-      store.close();
-    });
+    await t.step(
+      "an uncontended lock is one request (a new env's first, four), a release two",
+      async () => {
+        const store = localStore(ddb.endpoint, "Counted");
+        await store.init();
+        const clock = new ManualClock();
+        const locker = new Locker(store, clock, clock.sleep);
+        const before = store.requests;
+        // The first lock on an env: a grant that asks for the env's guard item, the known envs
+        // (the list item and the active index), then the grant that creates it.
+        await locker.acquire(acquireOptions("PROD", "alice"));
+        assert.equal(store.requests - before, 4);
+        await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
+        assert.equal(store.requests - before, 6);
+        await locker.acquire(acquireOptions("PROD", "alice"));
+        assert.equal(store.requests - before, 7);
+        store.close();
+      },
+    );
   } finally {
     await ddb.stop();
   }

@@ -442,6 +442,7 @@ Deno.test("contract: DynamoDB Local", async (t) => {
         assert.equal(store.requests - before, 4);
         await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
         assert.equal(store.requests - before, 6);
+        clock.advance(1000); // a fence above the last one, from the clock
         await locker.acquire(acquireOptions("PROD", "alice"));
         assert.equal(store.requests - before, 7);
         store.close();

@@ -11,7 +11,7 @@
 //    runs of each. Target: ratio <= 0.4. Skipped, with a message, without /usr/bin/aws.
 // 3. DynamoDB requests per command, counted by an HTTP proxy in front of DynamoDB Local
 //    (scripts/dev/fault_proxy.ts logs each request's operation). Targets: an uncontended
-//    lock = 1 request, a release <= 2.
+//    lock = 1 request, a release <= 2; the first lock of a new env <= 4 (its typo check).
 //
 // Prints a markdown table (what, measured, target, ok) and exits 1 when a target is missed.
 
@@ -248,9 +248,16 @@ async function requestCounts(rows: Row[], endpoint: string): Promise<void> {
       if (r.code !== code) throw new Error(`${what} exited ${r.code}: ${r.stderr.trim()}`);
       return proxy.log.map((e) => e.operation);
     };
+    const first = await count("first lock", ["lock", "--env", "bench-count", ...user]);
+    await count("release", ["release", "--env", "bench-count", ...user]);
     const lock = await count("lock", ["lock", "--env", "bench-count", ...user]);
     const release = await count("release", ["release", "--env", "bench-count", ...user]);
     rows.push({
+      what: "DynamoDB requests: the first `lock` of a new env (typo check)",
+      measured: `${first.length} (${first.join(", ")})`,
+      target: "<= 4",
+      ok: first.length <= 4,
+    }, {
       what: "DynamoDB requests: uncontended `lock`",
       measured: `${lock.length} (${lock.join(", ")})`,
       target: "= 1",

@@ -4,7 +4,8 @@
  * The known env that `env` looks like a typo of, if any: within one edit (an insertion, a
  * deletion, a substitution or two swapped neighbours) for names of 4 to 7 characters, two for
  * longer ones. Shorter names (`QA`, `DEV`) are too close to everything to tell; names that
- * differ only in digits (`STAGING-2` next to `STAGING-1`) are numbered siblings, not typos.
+ * differ only in numbers (`STAGING-2` next to `STAGING-1` or `STAGING`) are numbered siblings,
+ * not typos.
  */
 export function typoOf(env: string, known: Iterable<string>): string | undefined {
   let best: { name: string; distance: number } | undefined;
@@ -20,8 +21,10 @@ export function typoOf(env: string, known: Iterable<string>): string | undefined
   return best?.name;
 }
 
+/** `STAGING`, `STAGING2`, `STAGING-2` and `STAGING-3` are one family of numbered envs. */
 function onlyDigitsDiffer(a: string, b: string): boolean {
-  return /\d/.test(a + b) && a.replace(/\d+/g, "#") === b.replace(/\d+/g, "#");
+  const family = (s: string) => s.replace(/[-_.]?\d+/g, "");
+  return /\d/.test(a + b) && family(a) === family(b);
 }
 
 /** Optimal string alignment distance (Damerau-Levenshtein without repeated edits of a substring). */

@@ -105,8 +105,11 @@ interface Observation {
   since: number;
 }
 
-/** `newEnv`: the grant found no guard item; the env has never been locked. */
-type Attempt = { held?: Held; guard: Guard | null; newEnv?: true };
+/**
+ * `newEnv`: the grant found no guard item, the env has never been locked; `probe` is the lock
+ * it proposed, to be proposed again (same id) so that at most one of the two can ever apply.
+ */
+type Attempt = { held?: Held; guard: Guard | null; newEnv?: true; probe?: Held };
 
 export class Locker {
   constructor(
@@ -122,6 +125,7 @@ export class Locker {
     // A first grant asks for the env's guard item to exist; only when it does not is the
     // env's name checked against the known ones, and the next grant creates it.
     let envIs: "existing" | "new" = "existing";
+    let probe: Held | undefined;
     const seen = new Map<LockKind, Observation>();
     let known: Guard | null = null;
     let afterWait = false;
@@ -143,7 +147,8 @@ export class Locker {
         try {
           result = mine
             ? await this.#refresh(o, known!, mine)
-            : await this.#grant(o, known, supersede, known === null ? envIs : undefined);
+            : await this.#grant(o, known, supersede, known === null ? envIs : undefined, probe);
+          probe = undefined;
         } catch (e) {
           // Throttling or an outage while we wait for a holder: try again at the next interval.
           // Before any answer (wrong endpoint, DNS, no network, throttled from the start) an
@@ -160,6 +165,7 @@ export class Locker {
         if (result.newEnv) {
           await this.#allowNewEnv(o);
           envIs = "new";
+          probe = result.probe;
           continue;
         }
         known = result.guard;
@@ -188,8 +194,9 @@ export class Locker {
     known: Guard | null,
     supersede: Supersede[],
     envIs: "existing" | "new" | undefined,
+    probe?: Held,
   ): Promise<Attempt> {
-    const held = this.#newLock(o, known, supersede);
+    const held = probe ?? this.#newLock(o, known, supersede);
     const result = await this.#settled(
       () =>
         this.store.grant({
@@ -205,12 +212,16 @@ export class Locker {
       o.env,
       `lock on env ${o.env} may be held by ${o.user} now`,
       (guard) => guard?.[o.kind]?.id === held.record.id,
+      // A probe that found no guard item cannot have written one.
+      envIs === "existing",
     );
     // Our own record in the slot: an earlier attempt was applied but its answer was lost (the
     // store's conflict retry is a new request, which then fails its condition on our write).
     const ours = !result.ok && result.guard?.[o.kind]?.id === held.record.id;
     if (result.ok || ours) return { held, guard: null };
-    if (result.guard === null && envIs === "existing") return { guard: null, newEnv: true };
+    if (result.guard === null && envIs === "existing") {
+      return { guard: null, newEnv: true, probe: held };
+    }
     return { guard: result.guard };
   }
 
@@ -256,6 +267,7 @@ export class Locker {
     env: string,
     mayHave: string,
     ours: (guard: Guard | null) => boolean,
+    absentMeansFailed = false,
   ): Promise<{ ok: true; guard?: undefined } | { ok: false; guard: Guard | null }> {
     let result;
     try {
@@ -269,6 +281,7 @@ export class Locker {
         throw unconfirmed(e, `the ${mayHave}`, env);
       }
       if (ours(guard)) return { ok: true };
+      if (guard === null && absentMeansFailed) return { ok: false, guard: null };
       throw e;
     }
     return "guard" in result ? { ok: false, guard: result.guard } : { ok: true };

@@ -87,7 +87,7 @@ Deno.test("run under the lock, with real processes", async (t) => {
       ], env);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^STAGING [0-9a-f-]{36} \d+\n$/);
-      assert.match(r.stderr, /daplaya: locked STAGING lock by u/);
+      assert.match(r.stderr, /^daplaya: Locked STAGING for u \(CLI\), lease 2m\n/);
       assert.match(r.stderr, /daplaya: released env STAGING\n$/);
     });
 
@@ -188,7 +188,10 @@ Deno.test("run under the lock, with real processes", async (t) => {
         const r = await waiter;
         const took = Date.now() - killedAt;
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, /^Still locked at env CRASH by holder\n/);
+        assert.match(
+          r.stderr,
+          /^Still locked at env CRASH by holder \(held for \d+s; waited 0s\)\n/,
+        );
         // Lease 10s + interval 1s, plus room for requests on a loaded machine: bounded by the
         // lease, not by the waiter's 2m timeout.
         assert.ok(took < 10_000 + 1000 + 10_000, `took ${took} ms`);
@@ -229,18 +232,14 @@ Deno.test("run under the lock, with real processes", async (t) => {
     });
 
     await t.step(
-      "--user falls back to the committer email of HEAD in the current repository",
+      "--user: in CI the committer of HEAD, on a terminal git config user.email, then $USER@host",
       async () => {
         const repo = `${dir}/repo`;
         await Deno.mkdir(repo);
+        // No global or system git config: only what the test sets.
+        const home = { ...env, HOME: dir, GIT_CONFIG_NOSYSTEM: "1" };
         const git = (...args: string[]) =>
-          new Deno.Command("git", {
-            args,
-            cwd: repo,
-            stdout: "null",
-            stderr: "null",
-            env: { HOME: dir },
-          })
+          new Deno.Command("git", { args, cwd: repo, stdout: "null", stderr: "null", env: home })
             .output();
         await git("init", "-q");
         await git(
@@ -254,11 +253,21 @@ Deno.test("run under the lock, with real processes", async (t) => {
           "-m",
           "x",
         );
-        const r = await daplaya(["lock", "--env", "git", "--json"], env, repo);
-        assert.equal(r.code, 0, r.stderr);
-        assert.equal(JSON.parse(r.stdout).lock.user, "committer@example.com");
+        const user = async (env: Record<string, string>, cwd = repo) => {
+          const r = await daplaya(["lock", "--env", "git", "--json"], env, cwd);
+          assert.equal(r.code, 0, r.stderr);
+          const { user } = JSON.parse(r.stdout).lock;
+          assert.equal((await daplaya(["release", "--env", "git"], env, cwd)).code, 0);
+          return user;
+        };
+        assert.equal(await user({ ...home, CI: "true" }), "committer@example.com");
+        const hostname = Deno.hostname();
+        assert.equal(await user({ ...home, USER: "ann" }), `ann@${hostname}`, "not HEAD's");
+        await git("config", "user.email", "typist@example.com");
+        assert.equal(await user({ ...home, USER: "ann" }), "typist@example.com");
+        assert.equal(await user({ ...home, CI: "true" }), "committer@example.com");
         const ci = await daplaya(["lock", "--env", "ci", "--json"], {
-          ...env,
+          ...home,
           DAPLAYA_USER: "ci-bot",
           GITLAB_CI: "true",
           CI_JOB_URL: "https://gitlab.example.com/g/p/-/jobs/9",
@@ -269,7 +278,7 @@ Deno.test("run under the lock, with real processes", async (t) => {
           "ci-bot",
           "https://gitlab.example.com/g/p/-/jobs/9",
         ]);
-        const nobody = await daplaya(["lock", "--env", "git"], env, dir);
+        const nobody = await daplaya(["lock", "--env", "git"], home, dir);
         assert.equal(nobody.code, 2);
         assert.match(nobody.stderr, /^daplaya: missing --user: .*DAPLAYA_USER/);
       },

@@ -34,7 +34,7 @@ Deno.test("deno task ddb", async (t) => {
     assert.equal((await cli("init")).code, 0);
     const locked = await cli("lock", "--env", "staging", "--user", "you@example.com");
     assert.equal(locked.code, 0, locked.stderr);
-    assert.match((await cli("locks")).stdout, /^STAGING lock by you@example\.com/);
+    assert.match((await cli("locks")).stdout, /\nSTAGING +you@example\.com +lock /);
 
     child.kill("SIGINT");
     const { code } = await child.status;

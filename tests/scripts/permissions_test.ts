@@ -25,8 +25,9 @@ const EXPECTED = {
   env: true,
   // `daplaya run` starts any command; git for the user; credential_process.
   run: true,
-  // osRelease: the SDK's user agent; homedir + uid: os.homedir() when HOME is unset.
-  sys: ["osRelease", "homedir", "uid"],
+  // osRelease: the SDK's user agent; homedir + uid: os.homedir() when HOME is unset;
+  // hostname: the $USER@hostname default user.
+  sys: ["osRelease", "homedir", "uid", "hostname"],
 };
 
 Deno.test("one permission set: deno.json, deno task daplaya, deno compile, the e2e tests", async () => {
@@ -52,7 +53,12 @@ Deno.test("one permission set: deno.json, deno task daplaya, deno compile, the e
 });
 
 /** main.ts under explicit flags instead of -P=daplaya, with exactly these variables. */
-async function withFlags(flags: string[], args: string[], env: Record<string, string>) {
+async function withFlags(
+  flags: string[],
+  args: string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -65,7 +71,7 @@ async function withFlags(flags: string[], args: string[], env: Record<string, st
     ],
     env,
     clearEnv: true,
-    cwd: ROOT,
+    cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -139,9 +145,30 @@ Deno.test("the set works end to end, and nothing in it can be narrower", async (
       }
       const commit = await git("commit", "-q", "--allow-empty", "-m", "x");
       assert.equal(commit.code, 0, dec.decode(commit.stderr));
-      const r = await daplaya(["lock", "--env", "git-user", "--json"], env, repo);
+      const r = await daplaya(
+        ["lock", "--env", "git-user", "--json"],
+        { ...env, CI: "true" },
+        repo,
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).lock.user, "ci@example.com");
+    });
+
+    await t.step("sys hostname: the $USER@hostname default user", async () => {
+      // No git config anywhere (HOME is empty, no system config), not in a repository.
+      const bare = { ...env, HOME: scratch, GIT_CONFIG_NOSYSTEM: "1", USER: "ann" };
+      const args = ["lock", "--env", "host-user", "--json"];
+      const r = await daplaya(args, bare, scratch);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).lock.user, `ann@${Deno.hostname()}`);
+      const narrower = await withFlags(
+        flags(EXPECTED.sys.filter((k) => k !== "hostname")),
+        args,
+        bare,
+        scratch,
+      );
+      assert.equal(narrower.code, 1, "works without sys hostname");
+      assert.match(narrower.stderr, /Requires sys access to "hostname"/);
     });
 
     await t.step("sys homedir and uid: no HOME, the SDK asks the OS for it", async () => {

@@ -112,6 +112,26 @@ Deno.test("Slack handler in-process", async (t) => {
       assert.match((await slash("U1", "help")).text, /`\/dpl lock &lt;ENV&gt; \[META\]`/);
     });
 
+    await t.step(
+      "a typo of a known env is refused with the suggestion; --new-env takes it",
+      async () => {
+        const { slash, store, log } = setup(slack);
+        assert.equal((await slash("U1", "lock production")).response_type, "in_channel");
+        assert.equal((await slash("U1", "release production")).response_type, "in_channel");
+        const typo = await slash("U1", "lock producton deploy 7");
+        assert.equal(typo.response_type, "ephemeral");
+        assert.equal(
+          typo.text,
+          "*PRODUCTON* has never been locked: did you mean *PRODUCTION*? Nothing was changed. If *PRODUCTON* is a new env, use `/dpl lock PRODUCTON --new-env`.",
+        );
+        assert.match(log.at(-1)!, /result=new-env/);
+        assert.deepEqual(await store.active(), []);
+        const created = await slash("U1", "lock producton --new-env deploy 7");
+        assert.equal(created.response_type, "in_channel");
+        assert.equal((await store.active("PRODUCTON"))[0].meta, "deploy 7");
+      },
+    );
+
     await t.step("users.info slower than its limit: refused, then the retry is quick", async () => {
       const { slash, store, log } = setup(slack, { botToken: BOT_TOKEN });
       const started = Date.now();
@@ -422,6 +442,7 @@ Deno.test("parseSlashText and decodeSlackText", () => {
     env: "PROD",
     meta: "build 7",
     metaExplicit: true,
+    newEnv: false,
   });
   assert.deepEqual(parseSlashText("UBERLOCK prod"), {
     name: "lock",
@@ -429,7 +450,21 @@ Deno.test("parseSlashText and decodeSlackText", () => {
     env: "PROD",
     meta: "Slack",
     metaExplicit: false,
+    newEnv: false,
   });
+  assert.deepEqual(parseSlashText("lock prodd --new-env  first deploy"), {
+    name: "lock",
+    kind: "regular",
+    env: "PRODD",
+    meta: "first deploy",
+    metaExplicit: true,
+    newEnv: true,
+  });
+  assert.equal(
+    (parseSlashText("lock prodd --new-envy") as { meta: string }).meta,
+    "--new-envy",
+    "only the flag itself",
+  );
   assert.deepEqual(parseSlashText("release prod"), { name: "release", env: "PROD" });
   assert.deepEqual(parseSlashText("leases"), { name: "leases" });
   assert.deepEqual(parseSlashText("locks"), { name: "leases" });

@@ -626,7 +626,7 @@ Deno.test("faults between the CLI and DynamoDB", async (t) => {
         assert.equal(text.code, 0, text.stderr);
         assert.match(text.stdout, /\nODD +\(no user\) +lock +\S+ +- +by hand\n$/);
         for (
-          const args of [["locks", "--env", "odd", "--history"], [
+          const args of [["locks", "--env", "odd", "--history", "--verbose"], [
             "--json",
             "locks",
             "--env",

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installer for daplaya, the deploy lock on DynamoDB.
 #
-#   curl -fsSL https://raw.githubusercontent.com/da-playa/daplaya/main/scripts/install.sh | sh
+#   curl -fsSL https://raw.githubusercontent.com/<OWNER/NAME>/main/scripts/install.sh | sh
+#
+# where OWNER/NAME is the repository named on the RELEASE LOCATION line below.
 #
 # It downloads the release binary for this machine, verifies it against the
 # release's SHA256SUMS and installs it atomically as $DAPLAYA_INSTALL_DIR/daplaya.
@@ -9,8 +11,10 @@
 # Environment (all optional):
 #   DAPLAYA_VERSION       version to install, e.g. 1.2.3 (default: the latest release)
 #   DAPLAYA_INSTALL_DIR   where to install (default: $HOME/.local/bin)
-#   DAPLAYA_DOWNLOAD_URL  releases base URL (default: https://github.com/da-playa/daplaya/releases);
-#                         assets are fetched from <base>/latest/download/<asset>,
+#   DAPLAYA_REPO          GitHub repository (OWNER/NAME) whose releases to install
+#                         (default: the RELEASE LOCATION line below)
+#   DAPLAYA_DOWNLOAD_URL  releases base URL (default: https://github.com/$DAPLAYA_REPO/releases),
+#                         for a mirror; assets are fetched from <base>/latest/download/<asset>,
 #                         or <base>/download/v<version>/<asset> when DAPLAYA_VERSION is set
 #   DAPLAYA_OS            overrides `uname -s` (Linux, Darwin) - for tests, or to fetch
 #                         another platform's binary
@@ -22,7 +26,11 @@
 
 set -eu
 
-DEFAULT_DOWNLOAD_URL="https://github.com/da-playa/daplaya/releases"
+# The one place that names where daplaya is released; README.md and its tests follow it.
+# A fork that publishes its own releases changes this line (see README.md, "Install").
+DAPLAYA_REPO="${DAPLAYA_REPO:-da-playa/daplaya}" # RELEASE LOCATION: GitHub OWNER/NAME
+
+DEFAULT_DOWNLOAD_URL="https://github.com/$DAPLAYA_REPO/releases"
 
 # Temp files to remove on exit; set once they exist.
 tmp_bin=""
@@ -62,6 +70,15 @@ host_is_musl() {
 		fi
 	done
 	return 0
+}
+
+# True when $1 looks like a GitHub repository OWNER/NAME.
+is_repo() {
+	case "$1" in
+	*/*/* | /* | */ | *[!A-Za-z0-9._/-]*) return 1 ;;
+	?*/?*) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 # Prints the release asset name for this OS/arch, or dies with a one-line reason.
@@ -145,6 +162,10 @@ main() {
 	trap cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+
+	if [ -z "${DAPLAYA_DOWNLOAD_URL:-}" ] && ! is_repo "$DAPLAYA_REPO"; then
+		die "DAPLAYA_REPO '$DAPLAYA_REPO' is not a GitHub repository OWNER/NAME"
+	fi
 
 	asset=$(detect_asset)
 

@@ -1,6 +1,7 @@
 // Tests for scripts/install.sh against fake releases served from 127.0.0.1.
 import assert from "node:assert/strict";
 import type { CliResult } from "../../scripts/dev/daplaya.ts";
+import { releaseLocation } from "../support/release_location.ts";
 
 const SCRIPT = new URL("../../scripts/install.sh", import.meta.url).pathname;
 const LATEST = "2.0.0";
@@ -284,6 +285,58 @@ Deno.test("scripts/install.sh", async (t) => {
       });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /daplaya-x86_64-pc-windows-msvc\.exe/);
+    });
+
+    await t.step("downloads from the RELEASE LOCATION, or from DAPLAYA_REPO", async () => {
+      // A curl that only says what it was asked for: nothing leaves the machine.
+      const bin = await freshDir();
+      await Deno.writeTextFile(`${bin}/curl`, '#!/bin/sh\necho "fake curl $*" >&2\nexit 22\n');
+      await Deno.chmod(`${bin}/curl`, 0o755);
+      const PATH = `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`;
+      const asset = "daplaya-x86_64-unknown-linux-gnu";
+      for (
+        const [repo, url] of [
+          [undefined, `https://github.com/${await releaseLocation()}/releases`],
+          ["someone/daplaya-fork", "https://github.com/someone/daplaya-fork/releases"],
+        ]
+      ) {
+        const dir = await freshDir();
+        const r = await install({
+          PATH,
+          DAPLAYA_DOWNLOAD_URL: "", // empty: the default
+          ...(repo ? { DAPLAYA_REPO: repo } : {}),
+          DAPLAYA_INSTALL_DIR: dir,
+        });
+        assert.notEqual(r.code, 0);
+        assert.ok(r.stderr.includes(`fake curl -fsSL -o `), r.stderr);
+        assert.ok(r.stderr.includes(` ${url}/latest/download/${asset}\n`), r.stderr);
+        assert.deepEqual(await listDir(dir), []);
+        // The Windows hint names the same place.
+        const win = await install({
+          PATH,
+          DAPLAYA_OS: "Windows_NT",
+          DAPLAYA_DOWNLOAD_URL: "",
+          ...(repo ? { DAPLAYA_REPO: repo } : {}),
+          DAPLAYA_INSTALL_DIR: dir,
+        });
+        assert.ok(win.stderr.includes(`msvc.exe from ${url}\n`), win.stderr);
+      }
+    });
+
+    await t.step("a DAPLAYA_REPO that is not OWNER/NAME: one clear line", async () => {
+      for (const repo of ["daplaya", "a/b/c", "/b", "a/", "a b/c", "a/b;rm"]) {
+        const dir = await freshDir();
+        const r = await install({
+          DAPLAYA_REPO: repo,
+          DAPLAYA_DOWNLOAD_URL: "",
+          DAPLAYA_INSTALL_DIR: dir,
+        });
+        assert.notEqual(r.code, 0, repo);
+        assert.deepEqual(nonEmptyLines(r.stderr), [
+          `daplaya-install: error: DAPLAYA_REPO '${repo}' is not a GitHub repository OWNER/NAME`,
+        ]);
+        assert.deepEqual(await listDir(dir), []);
+      }
     });
 
     await t.step("musl (Alpine) Linux: refused with a glibc hint", async () => {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
 import { withGlobals } from "./global_options.ts";
+import { examples } from "./help.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
@@ -23,10 +24,33 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       .version(`daplaya ${info.version} (${info.target}, deno ${info.deno})`, "-V, --version")
       .helpOption("-h, --help", "show help")
       .helpCommand(false)
-      .showHelpAfterError(false),
+      .showHelpAfterError(false)
+      .addHelpText(
+        "after",
+        examples(
+          [
+            "wait for the production lock, deploy under it, release it",
+            "daplaya run --env production -- ./deploy.sh",
+          ],
+          ["who holds what", "daplaya locks"],
+          [
+            "take the staging lock by hand, and release it",
+            'daplaya lock --env staging --meta "testing #123"',
+            "daplaya release --env staging",
+          ],
+        ) +
+          "\n\nA command's options and examples: daplaya <command> --help",
+      ),
   );
   for (
-    const make of [initCommand, locksCommand, lockCommand, releaseCommand, runCommand, serveCommand]
+    const make of [
+      initCommand,
+      locksCommand,
+      lockCommand,
+      releaseCommand,
+      runCommand,
+      serveCommand,
+    ]
   ) {
     program.addCommand(make(ctx) as unknown as Command);
   }

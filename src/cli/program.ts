@@ -1,8 +1,8 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
-import { withGlobals } from "./global_options.ts";
-import { examples } from "./help.ts";
+import { refuseUnusedGlobals, withGlobals } from "./global_options.ts";
+import { examples, helpConfiguration } from "./help.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
@@ -54,9 +54,11 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
   ) {
     program.addCommand(make(ctx) as unknown as Command);
   }
+  // A global option given to a command that has no use for it is refused, not ignored.
+  program.hook("preAction", (root, action) => refuseUnusedGlobals(root, action));
   // Commander would print and exit by itself; we want one line and our exit codes.
   const quiet = (cmd: Command) => {
-    cmd.configureHelp({ showGlobalOptions: true }).helpOption("-h, --help", "show help");
+    cmd.configureHelp(helpConfiguration).helpOption("-h, --help", "show help");
     cmd.exitOverride().configureOutput({
       writeOut: (s) => ctx.stdout(s),
       writeErr: (s) => ctx.stderr(s),

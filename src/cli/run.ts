@@ -4,7 +4,7 @@ import { formatDuration } from "../core/text.ts";
 import type { Child, CliContext } from "./context.ts";
 import { describe } from "./format.ts";
 import { commandWithLockOptions, lockOptions } from "./lock.ts";
-import { globals } from "./global_options.ts";
+import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
 import { examples } from "./help.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
@@ -12,9 +12,12 @@ export const DEFAULT_RUN_LEASE_MS = 2 * 60_000;
 export const DEFAULT_GRACE_MS = 10_000;
 
 export function runCommand(ctx: CliContext) {
-  return commandWithLockOptions(
-    "run",
-    `${formatDuration(DEFAULT_RUN_LEASE_MS)}, renewed every third of it`,
+  return usesGlobals(
+    commandWithLockOptions(
+      "run",
+      `${formatDuration(DEFAULT_RUN_LEASE_MS)}, renewed every third of it`,
+    ),
+    STORE_GLOBALS,
   )
     .summary("run a command while holding the lock")
     .description(

@@ -4,14 +4,14 @@ import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
 import { httpUrl, storeConfig } from "./config.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
-import { globals } from "./global_options.ts";
+import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
 import { examples } from "./help.ts";
 
 const DEFAULT_PORT = 3000;
 const DEFAULT_HOSTNAME = "0.0.0.0";
 
 export function serveCommand(ctx: CliContext) {
-  return new Command("serve")
+  return usesGlobals(new Command("serve"), STORE_GLOBALS)
     .summary("serve the Slack slash command /daplaya")
     .description(
       "serve the Slack slash command /daplaya (POST /slack/commands, POST /slack/interactions, GET /healthz); needs DAPLAYA_SLACK_SIGNING_SECRET",

@@ -66,7 +66,7 @@ export function appliesTo(cmd: object, name: string): boolean {
   return names === undefined || !GLOBAL_NAMES.includes(name) || names.includes(name);
 }
 
-/** A usage error for a global option given on the command line to a command that has no use for it. */
+/** Refuses, as a usage error, a global option given to a command that has no use for it. */
 export function refuseUnusedGlobals(program: CommandUnknownOpts, cmd: CommandUnknownOpts): void {
   for (const name of GLOBAL_NAMES) {
     if (!appliesTo(cmd, name) && program.getOptionValueSource(name) === "cli") {

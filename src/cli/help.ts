@@ -7,7 +7,8 @@ import { appliesTo } from "./global_options.ts";
 
 /**
  * An "Examples:" section for `addHelpText("after", …)`: each example is what it does, then one
- * or more command lines, e.g. `["wait for the lock, then take it", "daplaya lock --env production"]`.
+ * or more command lines, e.g.
+ * `["wait for the lock, then take it", "daplaya lock --env production"]`.
  */
 export function examples(...items: [what: string, ...commands: string[]][]): string {
   const lines = items.flatMap(([what, ...commands]) => [
@@ -20,7 +21,10 @@ export function examples(...items: [what: string, ...commands: string[]][]): str
 /** For `configureHelp` on every command. */
 export const helpConfiguration = {
   showGlobalOptions: true,
-  /** The program's options that apply to `cmd`: the global options it has no use for are left out. */
+  /**
+   * The program's options that apply to `cmd`: the global options it has no use for are left
+   * out.
+   */
   visibleGlobalOptions(this: Help, cmd: CommandUnknownOpts) {
     return Help.prototype.visibleGlobalOptions.call(this, cmd)
       .filter((option) => appliesTo(cmd, option.attributeName()));

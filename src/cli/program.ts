@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
+import { completionsCommand } from "./completions.ts";
 import { refuseUnusedGlobals, withGlobals } from "./global_options.ts";
 import { examples, helpConfiguration } from "./help.ts";
 import { initCommand } from "./init.ts";
@@ -39,7 +40,8 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
             "daplaya release --env staging",
           ],
         ) +
-          "\n\nA command's options and examples: daplaya <command> --help",
+          "\n\nA command's options and examples: daplaya <command> --help" +
+          "\nShell completions: daplaya completions bash|zsh|fish",
       ),
   );
   for (
@@ -50,6 +52,7 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       releaseCommand,
       runCommand,
       serveCommand,
+      completionsCommand,
     ]
   ) {
     program.addCommand(make(ctx) as unknown as Command);

@@ -8,6 +8,7 @@ import type { CliContext } from "./context.ts";
 import { defaultMeta, resolveUser } from "./defaults.ts";
 import { json, lockLine } from "./format.ts";
 import { globals } from "./global_options.ts";
+import { examples } from "./help.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
 export const DEFAULT_INTERVAL_MS = 5000;
@@ -27,11 +28,17 @@ interface LockFlags {
   newEnv?: true;
 }
 
-/** The lock options shared by `lock` and `run`. */
-export function commandWithLockOptions(name: string) {
+/** The lock options shared by `lock` and `run`; `ttlDefault` says what no --ttl means. */
+export function commandWithLockOptions(
+  name: string,
+  ttlDefault = "none: the lock stays until released",
+) {
   return new Command(name)
-    .option("--env <env>", "environment, e.g. production (case-insensitive)")
-    .option("--user <user>", "who takes it (env DAPLAYA_USER, else git's committer email)")
+    .option("--env <env>", "(required) environment, e.g. production (case-insensitive)")
+    .option(
+      "--user <user>",
+      "who takes it (env DAPLAYA_USER; in CI HEAD's committer, else git config user.email, else $USER@host)",
+    )
     .option("--meta <text>", "free text, e.g. a CI run URL (default: the CI run URL, else CLI)")
     .option("--uberlock", "break-glass freeze: blocks everyone else's new locks")
     .option(
@@ -39,8 +46,14 @@ export function commandWithLockOptions(name: string) {
       "give up after waiting this long, e.g. 10m (default: wait indefinitely)",
     )
     .option("--no-wait", "a single attempt: exit 3 at once if held")
-    .option("--interval <duration>", "time between attempts while waiting (default 5s)")
-    .option("--ttl <duration>", "lease: the lock ends by itself unless renewed within this time")
+    .option(
+      "--interval <duration>",
+      `time between attempts while waiting (default ${formatDuration(DEFAULT_INTERVAL_MS)})`,
+    )
+    .option(
+      "--ttl <duration>",
+      `lease: the lock ends by itself unless renewed within this time, 3s to 7d (default ${ttlDefault})`,
+    )
     .option(
       "--new-env",
       "lock an env never locked before even if its name is close to a known one",
@@ -99,8 +112,21 @@ export function stillLocked(env: string, w: Waiting): string {
 
 export function lockCommand(ctx: CliContext) {
   return commandWithLockOptions("lock")
+    .summary("take the lock on an env, waiting while it is held")
     .description("take the lock on an env, waiting while someone else holds it")
     .option("--verbose", "also print the lock's fence and id")
+    .addHelpText(
+      "after",
+      examples(
+        [
+          "take the production lock, waiting while someone else holds it",
+          'daplaya lock --env production --meta "deploy v1.2.3"',
+        ],
+        ["wait at most 15 minutes, then exit 3", "daplaya lock --env production --timeout 15m"],
+        ["a single attempt: exit 3 at once if held", "daplaya lock --env production --no-wait"],
+        ["a lock that ends by itself after 30 minutes", "daplaya lock --env staging --ttl 30m"],
+      ),
+    )
     .action(async (flags, cmd) => {
       const g = globals(cmd);
       const options = await lockOptions(flags, ctx);

@@ -3,16 +3,29 @@ import { UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
 import { historyTable, json, locksTable } from "./format.ts";
 import { globals } from "./global_options.ts";
+import { examples } from "./help.ts";
 import { parseEnv } from "../core/parse.ts";
 import { withLocker } from "./shared.ts";
 
 export function locksCommand(ctx: CliContext) {
   return (new Command("locks"))
+    .summary("list active locks, or one env's history")
     .description("list active locks, or with --history the records of one env, newest first")
     .option("--env <env>", "only this environment")
     .option("--history", "released and expired records too (needs --env)")
-    .option("--limit <n>", "at most this many history records (default 20)")
+    .option("--limit <n>", "at most this many history records, 1 to 1000 (default 20)")
     .option("--verbose", "also show each lock's fence and id, and meta uncut")
+    .addHelpText(
+      "after",
+      examples(
+        ["active locks, all envs", "daplaya locks"],
+        [
+          "the last 50 records of production, newest first",
+          "daplaya locks --env production --history --limit 50",
+        ],
+        ["active locks as one JSON document", "daplaya locks --json"],
+      ),
+    )
     .action(async (opts, cmd) => {
       const g = globals(cmd);
       const env = opts.env === undefined ? undefined : parseEnv(opts.env);

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
-import { withGlobals } from "./global_options.ts";
+import { completionsCommand } from "./completions.ts";
+import { refuseUnusedGlobals, withGlobals } from "./global_options.ts";
+import { examples, helpConfiguration } from "./help.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
@@ -24,7 +26,24 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       .version(`daplaya ${info.version} (${info.target}, deno ${info.deno})`, "-V, --version")
       .helpOption("-h, --help", "show help")
       .helpCommand(false)
-      .showHelpAfterError(false),
+      .showHelpAfterError(false)
+      .addHelpText(
+        "after",
+        examples(
+          [
+            "wait for the production lock, deploy under it, release it",
+            "daplaya run --env production -- ./deploy.sh",
+          ],
+          ["who holds what", "daplaya locks"],
+          [
+            "take the staging lock by hand, and release it",
+            'daplaya lock --env staging --meta "testing #123"',
+            "daplaya release --env staging",
+          ],
+        ) +
+          "\n\nA command's options and examples: daplaya <command> --help" +
+          "\nShell completions: daplaya completions bash|zsh|fish",
+      ),
   );
   for (
     const make of [
@@ -35,13 +54,16 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       releaseCommand,
       runCommand,
       serveCommand,
+      completionsCommand,
     ]
   ) {
     program.addCommand(make(ctx) as unknown as Command);
   }
+  // A global option given to a command that has no use for it is refused, not ignored.
+  program.hook("preAction", (root, action) => refuseUnusedGlobals(root, action));
   // Commander would print and exit by itself; we want one line and our exit codes.
   const quiet = (cmd: Command) => {
-    cmd.configureHelp({ showGlobalOptions: true }).helpOption("-h, --help", "show help");
+    cmd.configureHelp(helpConfiguration).helpOption("-h, --help", "show help");
     cmd.exitOverride().configureOutput({
       writeOut: (s) => ctx.stdout(s),
       writeErr: (s) => ctx.stderr(s),

@@ -4,18 +4,35 @@ import { resolveUser } from "./defaults.ts";
 import { NotHeldError } from "../core/errors.ts";
 import { json, releasedLine } from "./format.ts";
 import { globals } from "./global_options.ts";
+import { examples } from "./help.ts";
 import { parseEnv } from "../core/parse.ts";
 import { withLocker } from "./shared.ts";
 
 export function releaseCommand(ctx: CliContext) {
   return (new Command("release"))
     .alias("unlock")
+    .summary("release your lock on an env")
     .description("release your lock(s) on an env; the record stays as history")
-    .option("--env <env>", "environment")
-    .option("--user <user>", "whose lock (env DAPLAYA_USER, else git's committer email)")
+    .option("--env <env>", "(required) environment")
+    .option(
+      "--user <user>",
+      "whose lock (env DAPLAYA_USER; in CI HEAD's committer, else git config user.email, else $USER@host)",
+    )
     .option("--uberlock", "release only the uberlock (with --force: whoever's uberlock)")
     .option("--force", "end whoever's regular lock; the record keeps who forced it")
     .option("--verbose", "also print the fence and id of what was released")
+    .addHelpText(
+      "after",
+      examples(
+        ["release your production lock", "daplaya release --env production"],
+        ["the same, as alice", "daplaya unlock --env production --user alice@example.com"],
+        [
+          "end whoever's regular lock; the record says you forced it",
+          "daplaya release --env production --force",
+        ],
+        ["end whoever's uberlock", "daplaya release --env production --force --uberlock"],
+      ),
+    )
     .action(async (flags, cmd) => {
       const g = globals(cmd);
       const env = parseEnv(flags.env);

@@ -4,29 +4,47 @@ import { formatDuration } from "../core/text.ts";
 import type { Child, CliContext } from "./context.ts";
 import { lockLine } from "./format.ts";
 import { commandWithLockOptions, lockOptions } from "./lock.ts";
-import { globals } from "./global_options.ts";
+import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
+import { examples } from "./help.ts";
 import { durationOption, withLocker } from "./shared.ts";
 
 export const DEFAULT_RUN_LEASE_MS = 2 * 60_000;
 export const DEFAULT_GRACE_MS = 10_000;
 
 export function runCommand(ctx: CliContext) {
-  return commandWithLockOptions("run")
+  return usesGlobals(
+    commandWithLockOptions(
+      "run",
+      `${formatDuration(DEFAULT_RUN_LEASE_MS)}, renewed every third of it`,
+    ),
+    STORE_GLOBALS,
+  )
+    .summary("run a command while holding the lock")
     .description(
       "take the lock, run a command under it (renewing its lease), release, exit with its code",
     )
     .argument("<command...>", "the command and its arguments, after --")
     .option(
       "--grace <duration>",
-      "after SIGTERM, wait this long before SIGKILL when the lock is lost (default 10s)",
+      `after SIGTERM, wait this long before SIGKILL when the lock is lost (default ${
+        formatDuration(DEFAULT_GRACE_MS)
+      }, at most a quarter of the lease)`,
+    )
+    .addHelpText(
+      "after",
+      examples(
+        [
+          "wait for the lock, deploy under it, release it; exit with the command's code",
+          "daplaya run --env production -- ./deploy.sh --fast",
+        ],
+        [
+          "wait at most 30 minutes for the lock; a 5-minute lease",
+          "daplaya run --env production --timeout 30m --ttl 5m -- make deploy",
+        ],
+      ),
     )
     .action(async (argv, flags, cmd) => {
       const g = globals(cmd);
-      if (g.json) {
-        throw new UsageError(
-          "run does not take --json: its stdout is the command's; read DAPLAYA_LOCK_ID and DAPLAYA_FENCE in the command instead",
-        );
-      }
       const options = await lockOptions(flags, ctx);
       options.leaseMs ??= DEFAULT_RUN_LEASE_MS;
       // This process keeps the lock: no other process joins it, whatever --user it gives.

@@ -4,18 +4,27 @@ import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
 import { httpUrl, storeConfig } from "./config.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
-import { globals } from "./global_options.ts";
+import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
+import { examples } from "./help.ts";
 
 const DEFAULT_PORT = 3000;
 const DEFAULT_HOSTNAME = "0.0.0.0";
 
 export function serveCommand(ctx: CliContext) {
-  return new Command("serve")
+  return usesGlobals(new Command("serve"), STORE_GLOBALS)
+    .summary("serve the Slack slash command /daplaya")
     .description(
       "serve the Slack slash command /daplaya (POST /slack/commands, POST /slack/interactions, GET /healthz); needs DAPLAYA_SLACK_SIGNING_SECRET",
     )
     .option("--port <n>", `port to listen on, 0 for any free one (default ${DEFAULT_PORT})`)
     .option("--hostname <host>", `address to listen on (default ${DEFAULT_HOSTNAME})`)
+    .addHelpText(
+      "after",
+      examples([
+        "the Slack endpoint on port 8080; the secret from your Slack app",
+        "DAPLAYA_SLACK_SIGNING_SECRET=... daplaya serve --port 8080",
+      ]),
+    )
     .action(async (opts, cmd) => {
       const g = globals(cmd);
       const port = parsePort(opts.port);

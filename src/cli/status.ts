@@ -5,14 +5,25 @@ import type { CliContext } from "./context.ts";
 import { resolveIdentity } from "./defaults.ts";
 import { json, locksTable } from "./format.ts";
 import { globals } from "./global_options.ts";
+import { examples } from "./help.ts";
 import { withLocker } from "./shared.ts";
 
 export function statusCommand(ctx: CliContext) {
   return (new Command("status"))
-    .description("who you are and what is held, your locks first")
+    .summary("who you are and what is held, yours first")
+    .description(
+      "say whom you lock as (and where that comes from) and list what is held, your locks first",
+    )
     .option("--env <env>", "only this environment")
-    .option("--user <user>", "who you are (env DAPLAYA_USER, else git config user.email)")
+    .option("--user <user>", "who you are (env DAPLAYA_USER, else git; see 'Who you are')")
     .option("--verbose", "also show each lock's fence and id, and meta uncut")
+    .addHelpText(
+      "after",
+      examples(
+        ["who you are and what is held, yours first", "daplaya status"],
+        ["the same for one env, as JSON", "daplaya status --env production --json"],
+      ),
+    )
     .action(async (opts, cmd) => {
       const g = globals(cmd);
       const env = opts.env === undefined ? undefined : parseEnv(opts.env);

@@ -1,6 +1,7 @@
 /**
- * `--version` and `--help` start fast because they never load the AWS SDK: checked at run time
- * with the SDK replaced by a module that throws (method and its limits: scripts/dev/no_sdk.ts).
+ * `--version`, `--help` and `completions` start fast because they never load the AWS SDK: checked
+ * at run time with the SDK replaced by a module that throws (method and its limits:
+ * scripts/dev/no_sdk.ts).
  */
 import assert from "node:assert/strict";
 import { daplaya } from "../../scripts/dev/daplaya.ts";
@@ -11,7 +12,7 @@ const env = {
   HOME: Deno.env.get("HOME") ?? "/tmp",
 };
 
-Deno.test("--version and --help do not load the AWS SDK", async (t) => {
+Deno.test("--version, --help and completions do not load the AWS SDK", async (t) => {
   const map = await poisonedImportMap();
   try {
     await t.step("positive control: a command that needs DynamoDB hits the poison", async () => {
@@ -41,6 +42,14 @@ Deno.test("--version and --help do not load the AWS SDK", async (t) => {
         const r = await daplayaWithoutSdk(map, args, env);
         assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
         assert.match(r.stdout, /^Usage: daplaya/);
+      }
+    });
+
+    await t.step("completions", async () => {
+      for (const shell of ["bash", "zsh", "fish"]) {
+        const r = await daplayaWithoutSdk(map, ["completions", shell], env);
+        assert.equal(r.code, 0, `${shell}: ${r.stderr}`);
+        assert.match(r.stdout, /\bdaplaya\b/);
       }
     });
   } finally {

@@ -24,6 +24,7 @@ import type {
   RenewResult,
   StoreConfig,
 } from "../../core/store.ts";
+import { credentialChain, missingProfile } from "./credentials.ts";
 import { mayHaveApplied, sdkFailure, sdkLogger } from "./errors.ts";
 import {
   ACTIVE_INDEX,
@@ -51,12 +52,16 @@ export class DynamoStore implements LockStore {
   /** Unset until the SDK has found it in the profile (looked up when an error needs it). */
   #region: string | undefined;
   readonly #endpoint: string | undefined;
+  readonly #profile: string | undefined;
+  /** Settled once the profile, if one is named, is known to exist. */
+  #profileChecked: Promise<void> | undefined;
   requests = 0;
 
   constructor(o: StoreConfig, hooks: DynamoStoreHooks = {}) {
     this.#table = o.table;
     this.#region = o.region;
     this.#endpoint = o.endpoint;
+    this.#profile = o.profile;
     const config: DynamoDBClientConfig = {
       maxAttempts: o.maxAttempts ?? 4,
       requestHandler: {
@@ -70,6 +75,9 @@ export class DynamoStore implements LockStore {
     if (o.endpoint) config.endpoint = o.endpoint;
     if (o.profile) config.profile = o.profile;
     if (o.credentials) config.credentials = o.credentials;
+    // The SDK's default chain, built from the client's own settings as the SDK would, but with
+    // the probe of instance metadata bounded and one line naming every source tried.
+    else config.credentialDefaultProvider = (init) => credentialChain(init, o.profile);
     if (hooks.onWarning) config.logger = sdkLogger(hooks.onWarning);
     this.#client = new DynamoDBClient(config);
     // Count every HTTP attempt, retries included: the benchmark and tests check request counts.
@@ -439,6 +447,7 @@ export class DynamoStore implements LockStore {
 
   /** Sends one command; errors become one-line failures, except those named in `expected`. */
   async #send<T>(action: string, call: () => Promise<T>, expected?: string): Promise<T> {
+    await this.#checkProfile();
     try {
       return await call();
     } catch (e) {
@@ -447,6 +456,18 @@ export class DynamoStore implements LockStore {
       this.#region ??= await this.#client.config.region().catch(() => undefined);
       throw this.#failure(e, action);
     }
+  }
+
+  /**
+   * A profile that does not exist fails before any request, with a line that says so: the SDK
+   * would go on to other sources and end with no credentials or no region.
+   */
+  #checkProfile(): Promise<void> {
+    const profile = this.#profile;
+    if (profile === undefined) return Promise.resolve();
+    return this.#profileChecked ??= missingProfile(profile).then((missing) => {
+      if (missing) throw missing;
+    });
   }
 
   async #checkSchema(): Promise<void> {

@@ -37,6 +37,7 @@ import {
   recordItem,
   s,
   slotItem,
+  tableDefinition,
 } from "./items.ts";
 
 /** What the adapter reports besides its answers. */
@@ -89,28 +90,11 @@ export class DynamoStore implements LockStore {
 
   async init(): Promise<boolean> {
     try {
-      await this.#send("CreateTable", () =>
-        this.#client.send(
-          new CreateTableCommand({
-            TableName: this.#table,
-            BillingMode: "PAY_PER_REQUEST",
-            KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-            AttributeDefinitions: [
-              { AttributeName: "id", AttributeType: "S" },
-              { AttributeName: "env", AttributeType: "S" },
-              { AttributeName: "activeEnv", AttributeType: "S" },
-              { AttributeName: "createdAt", AttributeType: "N" },
-            ],
-            GlobalSecondaryIndexes: [HISTORY_INDEX, ACTIVE_INDEX].map((name) => ({
-              IndexName: name,
-              KeySchema: [
-                { AttributeName: name.split("-")[0], KeyType: "HASH" },
-                { AttributeName: "createdAt", KeyType: "RANGE" },
-              ],
-              Projection: { ProjectionType: "ALL" },
-            })),
-          }),
-        ), "ResourceInUseException");
+      await this.#send(
+        "CreateTable",
+        () => this.#client.send(new CreateTableCommand(tableDefinition(this.#table))),
+        "ResourceInUseException",
+      );
     } catch (e) {
       if ((e as Error).name !== "ResourceInUseException") throw e;
       await this.#checkSchema();

@@ -1,6 +1,7 @@
 import { FailureError } from "../core/errors.ts";
 import { type Guard, type LockKind, type LockRecord, sameUser, slotOf } from "../core/model.ts";
 import type {
+  Check,
   GrantRequest,
   GrantResult,
   LockStore,
@@ -148,6 +149,11 @@ export class MemoryStore implements LockStore {
     this.requests++;
     const all = [...this.#records.values()].filter((r) => r.env === env);
     return ok(structuredClone(all.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit)));
+  }
+
+  /** Nothing to reach or configure: one check that says so. */
+  async *diagnose(): AsyncIterable<Check> {
+    yield { name: "store", status: "ok", detail: "in memory (a test double): nothing to check" };
   }
 
   close(): void {}

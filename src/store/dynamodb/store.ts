@@ -14,6 +14,8 @@ import {
 import { FailureError, UnavailableError } from "../../core/errors.ts";
 import { type Guard, type LockKind, type LockRecord, slotOf } from "../../core/model.ts";
 import type {
+  Check,
+  DiagnoseOptions,
   GrantRequest,
   GrantResult,
   LockStore,
@@ -25,6 +27,7 @@ import type {
   StoreConfig,
 } from "../../core/store.ts";
 import { credentialChain, missingProfile } from "./credentials.ts";
+import { diagnose } from "./diagnose.ts";
 import { mayHaveApplied, sdkFailure, sdkLogger } from "./errors.ts";
 import {
   ACTIVE_INDEX,
@@ -49,6 +52,8 @@ export interface DynamoStoreHooks {
 /** The storage port on DynamoDB: one table; every change to a lock is one conditional transaction. */
 export class DynamoStore implements LockStore {
   readonly #client: DynamoDBClient;
+  readonly #config: DynamoDBClientConfig;
+  readonly #staticCredentials: boolean;
   readonly #table: string;
   /** Unset until the SDK has found it in the profile (looked up when an error needs it). */
   #region: string | undefined;
@@ -80,6 +85,8 @@ export class DynamoStore implements LockStore {
     // the probe of instance metadata bounded and one line naming every source tried.
     else config.credentialDefaultProvider = (init) => credentialChain(init, o.profile);
     if (hooks.onWarning) config.logger = sdkLogger(hooks.onWarning);
+    this.#config = config;
+    this.#staticCredentials = o.credentials !== undefined;
     this.#client = new DynamoDBClient(config);
     // Count every HTTP attempt, retries included: the benchmark and tests check request counts.
     this.#client.middlewareStack.add((next) => (args) => {
@@ -351,6 +358,20 @@ export class DynamoStore implements LockStore {
       start = page.LastEvaluatedKey;
     } while (start && records.length < limit);
     return records;
+  }
+
+  /** What the lock needs from AWS, checked without changing anything: see diagnose.ts. */
+  diagnose(options: DiagnoseOptions = {}): AsyncIterable<Check> {
+    return diagnose({
+      client: this.#client,
+      clientWith: (credentials) => new DynamoDBClient({ ...this.#config, credentials }),
+      table: this.#table,
+      region: this.#region,
+      endpoint: this.#endpoint,
+      profile: this.#profile,
+      staticCredentials: this.#staticCredentials,
+      checkProfile: () => this.#checkProfile(),
+    }, options);
   }
 
   close(): void {

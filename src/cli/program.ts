@@ -2,6 +2,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
 import { withGlobals } from "./global_options.ts";
+import { doctorCommand } from "./doctor.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
@@ -30,6 +31,7 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
   ) {
     program.addCommand(make(ctx) as unknown as Command);
   }
+  program.addCommand(doctorCommand(ctx) as unknown as Command);
   // Commander would print and exit by itself; we want one line and our exit codes.
   const quiet = (cmd: Command) => {
     cmd.configureHelp({ showGlobalOptions: true }).helpOption("-h, --help", "show help");

@@ -14,6 +14,19 @@ export function httpUrl(raw: string, what: string, example: string): string {
   return raw;
 }
 
+/** The region and where it was set: the flag, else the first of these variables that is set. */
+export function regionSetting(
+  g: GlobalOptions,
+  ctx: Pick<CliContext, "env">,
+): { region: string; from: string } | undefined {
+  if (g.region !== undefined) return { region: g.region, from: "--region" };
+  for (const from of ["DAPLAYA_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"]) {
+    const region = ctx.env(from);
+    if (region !== undefined) return { region, from };
+  }
+  return undefined;
+}
+
 /** Merges flags and environment (flags win) into where the table is. */
 export function storeConfig(g: GlobalOptions, ctx: Pick<CliContext, "env">): StoreConfig {
   const table = g.table ?? ctx.env("DAPLAYA_TABLE") ?? DEFAULT_TABLE;
@@ -23,8 +36,7 @@ export function storeConfig(g: GlobalOptions, ctx: Pick<CliContext, "env">): Sto
     );
   }
   const config: StoreConfig = { table };
-  const region = g.region ?? ctx.env("DAPLAYA_AWS_REGION") ?? ctx.env("AWS_REGION") ??
-    ctx.env("AWS_DEFAULT_REGION");
+  const region = regionSetting(g, ctx)?.region;
   if (region !== undefined) {
     if (!/^[a-z0-9-]{1,64}$/.test(region)) {
       throw new UsageError(`invalid region ${JSON.stringify(region)}: e.g. eu-west-1`);

@@ -4,6 +4,7 @@ import type { CliContext } from "./context.ts";
 import { completionsCommand } from "./completions.ts";
 import { refuseUnusedGlobals, withGlobals } from "./global_options.ts";
 import { examples, helpConfiguration } from "./help.ts";
+import { doctorCommand } from "./doctor.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
@@ -50,6 +51,7 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       initCommand,
       locksCommand,
       statusCommand,
+      doctorCommand,
       lockCommand,
       releaseCommand,
       runCommand,

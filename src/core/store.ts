@@ -111,6 +111,23 @@ export interface ReleaseRequest {
 export type ReleaseResult = { released: true } | { released: false; guard: Guard | null };
 
 /**
+ * One line of `daplaya doctor`: `ok` holds, `warn` holds with a caveat, `fail` does not hold,
+ * `skip` could not be checked because an earlier check failed.
+ */
+export interface Check {
+  name: string;
+  status: "ok" | "warn" | "fail" | "skip";
+  detail: string;
+  /** What to do about a `fail` or `warn`. */
+  fix?: string;
+}
+
+export interface DiagnoseOptions {
+  /** Where the region setting came from (`--region`, `DAPLAYA_AWS_REGION`, …); unset: none. */
+  regionFrom?: string;
+}
+
+/**
  * The storage port. Every method that changes state is one atomic conditional request;
  * the lock rules (who may take what, waiting, leases) live in the core, not here.
  *
@@ -139,6 +156,12 @@ export interface LockStore {
   history(env: string, limit: number): Promise<LockRecord[]>;
   /** Envs granted with `envIs: "new"`, and those with an active lock, sorted. */
   envs(): Promise<string[]>;
+  /**
+   * Checks, without changing anything, what the lock needs from the backend: for DynamoDB the
+   * credentials, region, endpoint, the table's shape, the permissions and the host's clock.
+   * Yields each check as it completes; a check whose prerequisite failed is `skip`.
+   */
+  diagnose(options?: DiagnoseOptions): AsyncIterable<Check>;
   /** Number of requests sent to the backend (for tests and the benchmark). */
   readonly requests: number;
   close(): void;

@@ -1,6 +1,7 @@
 import { FailureError } from "../core/errors.ts";
 import { type Guard, type LockKind, type LockRecord, sameUser, slotOf } from "../core/model.ts";
 import type {
+  Check,
   GrantRequest,
   GrantResult,
   LockStore,
@@ -159,6 +160,11 @@ export class MemoryStore implements LockStore {
     const names = new Set(this.#envNames);
     for (const r of this.#records.values()) if (r.active) names.add(r.env);
     return ok([...names].sort());
+  }
+
+  /** Nothing to reach or configure: one check that says so. */
+  async *diagnose(): AsyncIterable<Check> {
+    yield { name: "store", status: "ok", detail: "in memory (a test double): nothing to check" };
   }
 
   close(): void {}

@@ -27,11 +27,12 @@ export function sdkFailure(
   const failure = (text: string) => new FailureError(text, { cause: e });
   const unavailable = (text: string) => new UnavailableError(text, { cause: e });
   if (name === "ResourceNotFoundException") {
-    return failure(`${table} not found in ${where}: run 'daplaya init'`);
+    return failure(`${table} not found ${at(endpoint, where)}: run 'daplaya init'`);
   }
   if (name === "CredentialsProviderError" || /Could not load credentials/i.test(message)) {
+    // The chain in credentials.ts reports "none found" itself; this is a source that failed.
     return failure(
-      "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use an instance/container role",
+      `cannot load AWS credentials: ${message}: check the profile and the source it names`,
     );
   }
   if (name === "AccessDeniedException") {
@@ -82,6 +83,11 @@ export function sdkFailure(
     return failure("no AWS region: pass --region or set DAPLAYA_AWS_REGION");
   }
   return failure(`DynamoDB ${action} failed: ${name}: ${message}`);
+}
+
+/** Where a table is looked for: the endpoint when one is set, else the region. */
+export function at(endpoint: string | undefined, where: string): string {
+  return endpoint ? `at ${endpoint} (region ${where})` : `in ${where}`;
 }
 
 /**

@@ -2,7 +2,7 @@
  * The table's shape and the mapping between its items and the core's records: the eight seed
  * attributes keep their names and types; an env's guard item is `guard#<ENV>`.
  */
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import type { Guard, LockRecord, Slot } from "../../core/model.ts";
 
 /** History of one env, newest first: `env` + `createdAt`. Guard items have no `env`. */
@@ -11,6 +11,29 @@ export const HISTORY_INDEX = "env-createdAt";
 export const ACTIVE_INDEX = "activeEnv-createdAt";
 
 const GUARD_PREFIX = "guard#";
+
+/** The table as `init` creates it, and as `doctor` expects to find it. */
+export function tableDefinition(table: string) {
+  return {
+    TableName: table,
+    BillingMode: "PAY_PER_REQUEST",
+    KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+    AttributeDefinitions: [
+      { AttributeName: "id", AttributeType: "S" },
+      { AttributeName: "env", AttributeType: "S" },
+      { AttributeName: "activeEnv", AttributeType: "S" },
+      { AttributeName: "createdAt", AttributeType: "N" },
+    ],
+    GlobalSecondaryIndexes: [HISTORY_INDEX, ACTIVE_INDEX].map((name) => ({
+      IndexName: name,
+      KeySchema: [
+        { AttributeName: name.split("-")[0], KeyType: "HASH" },
+        { AttributeName: "createdAt", KeyType: "RANGE" },
+      ],
+      Projection: { ProjectionType: "ALL" },
+    })),
+  } satisfies CreateTableCommandInput;
+}
 
 export type Item = Record<string, AttributeValue>;
 

@@ -14,6 +14,8 @@ import {
 import { FailureError, UnavailableError } from "../../core/errors.ts";
 import { type Guard, type LockKind, type LockRecord, slotOf } from "../../core/model.ts";
 import type {
+  Check,
+  DiagnoseOptions,
   GrantRequest,
   GrantResult,
   LockStore,
@@ -24,6 +26,8 @@ import type {
   RenewResult,
   StoreConfig,
 } from "../../core/store.ts";
+import { credentialChain, missingProfile } from "./credentials.ts";
+import { diagnose } from "./diagnose.ts";
 import { mayHaveApplied, sdkFailure, sdkLogger } from "./errors.ts";
 import {
   ACTIVE_INDEX,
@@ -37,6 +41,7 @@ import {
   recordItem,
   s,
   slotItem,
+  tableDefinition,
 } from "./items.ts";
 
 /** What the adapter reports besides its answers. */
@@ -48,16 +53,22 @@ export interface DynamoStoreHooks {
 /** The storage port on DynamoDB: one table; every change to a lock is one conditional transaction. */
 export class DynamoStore implements LockStore {
   readonly #client: DynamoDBClient;
+  readonly #config: DynamoDBClientConfig;
+  readonly #staticCredentials: boolean;
   readonly #table: string;
   /** Unset until the SDK has found it in the profile (looked up when an error needs it). */
   #region: string | undefined;
   readonly #endpoint: string | undefined;
+  readonly #profile: string | undefined;
+  /** Settled once the profile, if one is named, is known to exist. */
+  #profileChecked: Promise<void> | undefined;
   requests = 0;
 
   constructor(o: StoreConfig, hooks: DynamoStoreHooks = {}) {
     this.#table = o.table;
     this.#region = o.region;
     this.#endpoint = o.endpoint;
+    this.#profile = o.profile;
     const config: DynamoDBClientConfig = {
       maxAttempts: o.maxAttempts ?? 4,
       requestHandler: {
@@ -71,7 +82,12 @@ export class DynamoStore implements LockStore {
     if (o.endpoint) config.endpoint = o.endpoint;
     if (o.profile) config.profile = o.profile;
     if (o.credentials) config.credentials = o.credentials;
+    // The SDK's default chain, built from the client's own settings as the SDK would, but with
+    // the probe of instance metadata bounded and one line naming every source tried.
+    else config.credentialDefaultProvider = (init) => credentialChain(init, o.profile);
     if (hooks.onWarning) config.logger = sdkLogger(hooks.onWarning);
+    this.#config = config;
+    this.#staticCredentials = o.credentials !== undefined;
     this.#client = new DynamoDBClient(config);
     // Count every HTTP attempt, retries included: the benchmark and tests check request counts.
     this.#client.middlewareStack.add((next) => (args) => {
@@ -82,28 +98,11 @@ export class DynamoStore implements LockStore {
 
   async init(): Promise<boolean> {
     try {
-      await this.#send("CreateTable", () =>
-        this.#client.send(
-          new CreateTableCommand({
-            TableName: this.#table,
-            BillingMode: "PAY_PER_REQUEST",
-            KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-            AttributeDefinitions: [
-              { AttributeName: "id", AttributeType: "S" },
-              { AttributeName: "env", AttributeType: "S" },
-              { AttributeName: "activeEnv", AttributeType: "S" },
-              { AttributeName: "createdAt", AttributeType: "N" },
-            ],
-            GlobalSecondaryIndexes: [HISTORY_INDEX, ACTIVE_INDEX].map((name) => ({
-              IndexName: name,
-              KeySchema: [
-                { AttributeName: name.split("-")[0], KeyType: "HASH" },
-                { AttributeName: "createdAt", KeyType: "RANGE" },
-              ],
-              Projection: { ProjectionType: "ALL" },
-            })),
-          }),
-        ), "ResourceInUseException");
+      await this.#send(
+        "CreateTable",
+        () => this.#client.send(new CreateTableCommand(tableDefinition(this.#table))),
+        "ResourceInUseException",
+      );
     } catch (e) {
       if ((e as Error).name !== "ResourceInUseException") throw e;
       await this.#checkSchema();
@@ -389,6 +388,20 @@ export class DynamoStore implements LockStore {
     return [...names].sort();
   }
 
+  /** What the lock needs from AWS, checked without changing anything: see diagnose.ts. */
+  diagnose(options: DiagnoseOptions = {}): AsyncIterable<Check> {
+    return diagnose({
+      client: this.#client,
+      clientWith: (credentials) => new DynamoDBClient({ ...this.#config, credentials }),
+      table: this.#table,
+      region: this.#region,
+      endpoint: this.#endpoint,
+      profile: this.#profile,
+      staticCredentials: this.#staticCredentials,
+      checkProfile: () => this.#checkProfile(),
+    }, options);
+  }
+
   close(): void {
     this.#client.destroy();
   }
@@ -467,6 +480,7 @@ export class DynamoStore implements LockStore {
 
   /** Sends one command; errors become one-line failures, except those named in `expected`. */
   async #send<T>(action: string, call: () => Promise<T>, expected?: string): Promise<T> {
+    await this.#checkProfile();
     try {
       return await call();
     } catch (e) {
@@ -475,6 +489,18 @@ export class DynamoStore implements LockStore {
       this.#region ??= await this.#client.config.region().catch(() => undefined);
       throw this.#failure(e, action);
     }
+  }
+
+  /**
+   * A profile that does not exist fails before any request, with a line that says so: the SDK
+   * would go on to other sources and end with no credentials or no region.
+   */
+  #checkProfile(): Promise<void> {
+    const profile = this.#profile;
+    if (profile === undefined) return Promise.resolve();
+    return this.#profileChecked ??= missingProfile(profile).then((missing) => {
+      if (missing) throw missing;
+    });
   }
 
   async #checkSchema(): Promise<void> {

@@ -427,11 +427,11 @@ Deno.test("doctor against DynamoDB Local", async (t) => {
         assertMarks(r, "✓✓✓✓✓✓✗✗✓");
         assert.equal(
           lineOf(r, "read permissions").detail,
-          "denied dynamodb:Scan on index activeEnv-createdAt on table DaPlayaLocks: grant it on the table and its indexes (see 'IAM policy' in the README)",
+          "denied dynamodb:Scan on index activeEnv-createdAt on table DaPlayaLocks: grant it on the table and its indexes (see docs/iam.md)",
         );
         assert.equal(
           lineOf(r, "write permissions").detail,
-          "denied dynamodb:PutItem on table DaPlayaLocks: grant it on the table and its indexes (see 'IAM policy' in the README)",
+          "denied dynamodb:PutItem on table DaPlayaLocks: grant it on the table and its indexes (see docs/iam.md)",
         );
 
         // Only init needs DescribeTable: without it the shape is unknown, the rest is checked.

@@ -39,7 +39,7 @@ export interface DiagnoseTarget {
 
 /** Above this, a host's clock is worth a warning: leases and fences lean on it. */
 const CLOCK_WARN_MS = 1000;
-const POLICY = "see 'IAM' in the README";
+const POLICY = "see docs/iam.md";
 /** The indexes as `doctor` names its checks of them. */
 const INDEXES = [
   { name: HISTORY_INDEX, label: "history index" },

@@ -49,6 +49,11 @@ try {
   ]);
   await bob;
   await step("Active locks", ["locks"]);
+  await step("What Bob sees: who he is, and his locks first", [
+    "status",
+    "--user",
+    "bob@example.com",
+  ]);
   await step("Bob releases", ["release", "--env", "production", "--user", "bob@example.com"]);
   await step("History of PRODUCTION, newest first", ["locks", "--env", "production", "--history"]);
 } finally {

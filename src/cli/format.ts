@@ -78,7 +78,11 @@ export function table(head: string[], rows: string[][]): string {
   const all = [head, ...rows];
   const widths = head.map((_, i) => Math.max(...all.map((row) => [...row[i]].length)));
   return all.map((row) =>
-    row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ")
+    // Padded by code points, as the widths were measured.
+    row.map((cell, i) =>
+      i === row.length - 1 ? cell : cell + " ".repeat(widths[i] - [...cell].length)
+    )
+      .join("  ")
       .trimEnd() + "\n"
   ).join("");
 }

@@ -55,14 +55,15 @@ export function releaseCommand(ctx: CliContext) {
 function withHint(e: NotHeldError, env: string, onlyUberlock: boolean, force: boolean) {
   const kinds = new Set(e.holders.map((h) => h.kind));
   const hints: string[] = [];
-  if (kinds.has("regular") && !onlyUberlock && !force && !/kept by a running/.test(e.message)) {
+  // A kept lock's line already says how to end it.
+  if (kinds.has("regular") && !onlyUberlock && !force && !e.kept) {
     hints.push(`to end it anyway: daplaya release --env ${env} --force`);
   }
   if (kinds.has("uberlock") && !(onlyUberlock && force)) {
     hints.push(`to end the uberlock: daplaya release --env ${env} --force --uberlock`);
   }
   if (hints.length === 0) return e;
-  const hinted = new NotHeldError(`${e.message}; ${hints.join("; ")}`, e.holders);
+  const hinted = new NotHeldError(`${e.message}; ${hints.join("; ")}`, e.holders, e.kept);
   hinted.cause = e;
   return hinted;
 }

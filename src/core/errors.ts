@@ -59,8 +59,15 @@ export class NotAcquiredError extends DaplayaError {
 export class NotHeldError extends DaplayaError {
   readonly exitCode = 4;
   override name = "NotHeldError";
-  /** Who holds the env instead, as the release read it. */
-  constructor(message: string, readonly holders: { kind: LockKind; slot: Slot }[] = []) {
+  /**
+   * `holders`: who holds the env instead, as the release read it. `kept`: the user's own lock is
+   * there, but a running `daplaya run` keeps it.
+   */
+  constructor(
+    message: string,
+    readonly holders: { kind: LockKind; slot: Slot }[] = [],
+    readonly kept = false,
+  ) {
     super(message);
   }
 }

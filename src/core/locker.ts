@@ -433,6 +433,7 @@ export class Locker {
           throw new NotHeldError(
             `the ${what} of ${o.user} on env ${o.env} is kept by a running 'daplaya run', which releases it when its command ends: stop that run, or end it anyway with --force`,
             present,
+            true,
           );
         }
         const whose = o.force ? "there is no active" : `${o.user} holds no active`;

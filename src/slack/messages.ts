@@ -85,7 +85,7 @@ export function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
   return message("in_channel", `${headline} (meta: ${escCut(r.meta, 200)})`, [
     section(headline),
     context(`${details}${escCut(r.meta, MAX_BLOCK_TEXT - details.length)}`),
-    ...identityNote(who),
+    // No identityNote: this answer is posted in the channel, and the note is for the asker.
     {
       type: "actions",
       elements: [{
@@ -193,7 +193,10 @@ export function errorReply(error: string, command: string): SlackMessage {
   ]);
 }
 
-/** Says why the lock's user is `slack:<id>` and not an email (no bot token is configured). */
+/**
+ * Says why the lock's user is `slack:<id>` and not an email (no bot token is configured). Only
+ * in ephemeral answers: it is a hint for the asker, not for the channel.
+ */
 function identityNote(who: SlackIdentity): Block[] {
   if (!who.fallback) return [];
   return [context(

@@ -105,9 +105,23 @@ Deno.test("Slack handler in-process", async (t) => {
       const answer = await slash("U1", "lock prod");
       assert.equal(answer.response_type, "in_channel");
       assert.match(answer.text, /\*PROD\* locked by \*slack:U1 \(@pat\)\*/);
-      assert.match(JSON.stringify(answer.blocks), /no bot token is configured/);
       assert.deepEqual(slack.lookups, []);
       assert.equal((await store.active("PROD"))[0].user, "slack:U1");
+      // The hint is for the asker: never in an answer posted in the channel.
+      const personal = /no bot token is configured|No email from Slack|--user slack:/;
+      assert.doesNotMatch(answer.text, personal);
+      assert.doesNotMatch(JSON.stringify(answer.blocks), personal);
+      const released = await slash("U1", "release prod");
+      assert.equal(released.response_type, "in_channel");
+      assert.doesNotMatch(JSON.stringify(released), personal);
+      // Answers shown only to the asker still carry it.
+      const notHeld = await slash("U1", "release prod");
+      assert.equal(notHeld.response_type, "ephemeral");
+      assert.match(JSON.stringify(notHeld.blocks), /no bot token is configured/);
+      await slash("U1", "lock prod");
+      const heldBy = await slash("U3", "lock prod");
+      assert.equal(heldBy.response_type, "ephemeral");
+      assert.match(JSON.stringify(heldBy.blocks), /`--user slack:U3`/);
       // Help uses the command name Slack sent.
       assert.match((await slash("U1", "help")).text, /`\/dpl lock &lt;ENV&gt; \[META\]`/);
     });

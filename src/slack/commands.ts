@@ -4,7 +4,7 @@
  * asking and a deadline for engine calls.
  */
 import { NewEnvError, NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
-import type { Locker } from "../core/locker.ts";
+import type { Locker, Observations } from "../core/locker.ts";
 import { IdentityUnconfirmed, type SlackIdentity } from "./identity.ts";
 import {
   errorReply,
@@ -49,6 +49,11 @@ export interface RunContext {
    * "state unknown"), to post it once it settles. The promise never rejects.
    */
   late(outcome: Promise<Outcome>): void;
+  /**
+   * The record versions this `serve` has seen, kept for its lifetime: a `lock` takes over a
+   * lease that earlier requests saw unchanged for a whole lease (the record-version rule).
+   */
+  seen?: Observations;
   /** The slash command as configured in Slack, e.g. `/daplaya`, for help texts. */
   command: string;
 }
@@ -146,6 +151,7 @@ async function lock(
     timeoutMs: 0,
     intervalMs: 5000,
     newEnv: cmd.newEnv,
+    ...(ctx.seen ? { seen: ctx.seen } : {}),
   }).then(
     (held): Outcome => ({
       message: lockedMessage(held, who),

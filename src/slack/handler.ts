@@ -4,7 +4,7 @@
  * the same under `Deno.serve` and in tests.
  */
 import type { Clock } from "../core/clock.ts";
-import type { Locker } from "../core/locker.ts";
+import { type Locker, Observations } from "../core/locker.ts";
 import { isoTime } from "../core/text.ts";
 import {
   DeadlineExceeded,
@@ -64,6 +64,8 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   });
   const budget = deps.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
   const pending = new Set<Promise<void>>();
+  // What this handler's lock requests have seen of each env, for as long as it serves.
+  const seen = new Observations();
 
   async function handle(
     req: Request,
@@ -204,6 +206,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     const remaining = () => deadlineAt - deps.clock.monotonic();
     return {
       locker: deps.locker,
+      seen,
       command: command && COMMAND_RE.test(command) ? command : "/daplaya",
       who: () => identities.resolve(userId, userName ?? undefined, remaining()),
       within: (call) => withDeadline(call, remaining()),

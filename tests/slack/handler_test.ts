@@ -11,7 +11,9 @@ import { Locker } from "../../src/core/locker.ts";
 import { decodeSlackText, parseSlashText } from "../../src/slack/parse.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { acquireOptions } from "../support/acquire.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
+import { ManualClock } from "../support/manual_clock.ts";
 
 const SECRET = "handler-test-secret";
 const BOT_TOKEN = "xoxb-handler-test";
@@ -448,6 +450,67 @@ function assertWithinLimits(what: string, m: Json): void {
     assert.doesNotMatch(text, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])/, `${what}: a cut surrogate`);
   }
 }
+
+Deno.test("serve remembers record versions: a lease it watched run out is taken over", async (t) => {
+  const slack = startFakeSlack(BOT_TOKEN);
+  /** A CI job holds STAGING with a 10 s lease; Slack runs on the same (manual) clock. */
+  const start = async () => {
+    // Wall time near the real one: the handler checks request timestamps against it.
+    const clock = new ManualClock(Date.now());
+    const store = new MemoryStore();
+    const ci = new Locker(store, clock, clock.sleep);
+    const held = await ci.acquire(
+      acquireOptions("STAGING", "ci@example.com", { leaseMs: 10_000, newEnv: true }),
+    );
+    const { slash } = setup(slack, { store, clock, locker: new Locker(store, clock, clock.sleep) });
+    return { clock, store, ci, held, slash };
+  };
+  try {
+    await t.step(
+      "the holder stops renewing: refused, then granted after a whole lease",
+      async () => {
+        const { clock, store, held, slash } = await start();
+        const first = await slash("U1", "lock staging");
+        assert.equal(first.response_type, "ephemeral");
+        assert.match(first.text, /is held by \*ci@example\.com\*/);
+        clock.advance(9_999);
+        assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+        clock.advance(1);
+        const granted = await slash("U1", "lock staging");
+        assert.equal(granted.response_type, "in_channel", granted.text);
+        const [now] = await store.active("STAGING");
+        assert.equal(now.user, "slack:U1");
+        const old = await store.record(held.record.id);
+        assert.equal(old?.active, false);
+        assert.equal(old?.supersededBy, now.id);
+      },
+    );
+
+    await t.step("the holder renews in between: still refused", async () => {
+      const { clock, store, ci, held, slash } = await start();
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+      clock.advance(5_000);
+      assert.ok(await ci.renew(held));
+      clock.advance(5_000);
+      // A whole lease since the first refusal, but the record version moved at the renewal.
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+      clock.advance(9_999);
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+      assert.equal((await store.active("STAGING"))[0].user, "ci@example.com");
+      // Unchanged for a whole lease since this serve first saw the new version: taken over.
+      clock.advance(1);
+      assert.equal((await slash("U1", "lock staging")).response_type, "in_channel");
+    });
+
+    await t.step("a fresh serve (no memory) does not take it over at once", async () => {
+      const { clock, slash } = await start();
+      clock.advance(60_000);
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+    });
+  } finally {
+    await slack.close();
+  }
+});
 
 Deno.test("parseSlashText and decodeSlackText", () => {
   assert.deepEqual(parseSlashText("lock  prod   build 7  "), {

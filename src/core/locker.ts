@@ -504,6 +504,11 @@ export class Locker {
     return locks.sort((a, b) => a.env.localeCompare(b.env) || a.createdAt - b.createdAt);
   }
 
+  /** One lock's record, active or ended (null: no such lock). */
+  record(id: string): Promise<LockRecord | null> {
+    return this.store.record(id);
+  }
+
   history(env: string, limit: number): Promise<LockRecord[]> {
     return this.store.history(env, limit);
   }

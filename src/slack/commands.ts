@@ -5,7 +5,7 @@
  */
 import { NewEnvError, NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
 import type { Locker, Observations } from "../core/locker.ts";
-import { IdentityUnconfirmed, type SlackIdentity } from "./identity.ts";
+import { IdentityUnconfirmed, type Names, type SlackIdentity } from "./identity.ts";
 import {
   errorReply,
   heldByMessage,
@@ -42,6 +42,11 @@ export interface RunContext {
   locker: Locker;
   /** Who is asking (users.info, cached); IdentityUnconfirmed when the email is not confirmed. */
   who(): Promise<SlackIdentity>;
+  /**
+   * How to show these lock users (Slack mentions where known), within what is left of the reply
+   * deadline; never rejects (an unknown user is shown as it is).
+   */
+  names(users: string[]): Promise<Names>;
   /** Runs an engine call under the reply deadline; rejects with DeadlineExceeded. */
   within<T>(call: Promise<T>): Promise<T>;
   /**
@@ -123,12 +128,24 @@ async function releaseButton(
       result: "released",
       env,
     }),
-    (e): Outcome => {
+    async (e): Promise<Outcome> => {
       if (!(e instanceof NotHeldError)) return unknownState("release", env, e, ctx.command);
       const live = e.holders.find((h) => h.slot.id === id);
-      return live
-        ? { message: refusal(env, live, who), result: "refused", env }
-        : { message: overMessage(target, onlyUberlock, e.holders, who), result: "over", env };
+      if (live) {
+        const names = await ctx.names([live.slot.user]);
+        return { message: refusal(env, live, who, names), result: "refused", env };
+      }
+      // How it ended, if its record says (a failed read only makes the answer vaguer).
+      const record = await ctx.locker.record(id).catch(() => null);
+      const names = await ctx.names([
+        ...e.holders.map((h) => h.slot.user),
+        ...(record?.releasedBy ? [record.releasedBy] : []),
+      ]);
+      return {
+        message: overMessage(target, onlyUberlock, e.holders, who, record, names),
+        result: "over",
+        env,
+      };
     },
   );
   return await inTime("release", env, settle, ctx, buttonAnswer);
@@ -158,9 +175,13 @@ async function lock(
       result: held.refreshed ? "refreshed" : "locked",
       env,
     }),
-    (e): Outcome =>
+    async (e): Promise<Outcome> =>
       e instanceof NotAcquiredError
-        ? { message: heldByMessage(env, e.holder, who), result: "held", env }
+        ? {
+          message: heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user])),
+          result: "held",
+          env,
+        }
         : e instanceof NewEnvError
         ? { message: newEnvMessage(cmd, e.suggestion, ctx.command), result: "new-env", env }
         : unknownState("lock", env, e, ctx.command),
@@ -217,7 +238,12 @@ function lateOutcome(outcome: Outcome, what: string): Outcome {
 async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome> {
   try {
     const locks = await ctx.within(ctx.locker.list(env));
-    return { message: leasesMessage(env, locks), result: "listed", ...(env ? { env } : {}) };
+    const names = await ctx.names(locks.map((r) => r.user));
+    return {
+      message: leasesMessage(env, locks, names),
+      result: "listed",
+      ...(env ? { env } : {}),
+    };
   } catch (e) {
     return unknownState("leases", env, e, ctx.command);
   }

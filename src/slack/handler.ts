@@ -22,6 +22,8 @@ import { appIdAllowed, SlackVerifier } from "./verify.ts";
 const MAX_BODY_BYTES = 16 * 1024;
 /** Engine calls on the reply path must settle within this, so Slack hears back within 3 s. */
 const DEFAULT_REPLY_BUDGET_MS = 2500;
+/** Mentions are looked up only while at least this much of the reply budget is left after. */
+const NAMES_MARGIN_MS = 300;
 export const DEFAULT_SLACK_API_URL = "https://slack.com/api";
 
 export interface SlackHandlerDeps {
@@ -209,6 +211,8 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       seen,
       command: command && COMMAND_RE.test(command) ? command : "/daplaya",
       who: () => identities.resolve(userId, userName ?? undefined, remaining()),
+      // Names leave time for the answer itself: what is not known by then is shown as it is.
+      names: (users) => identities.names(users, remaining() - NAMES_MARGIN_MS),
       within: (call) => withDeadline(call, remaining()),
       late,
     };

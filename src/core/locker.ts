@@ -53,6 +53,12 @@ export interface AcquireOptions {
    * a known one. Otherwise such a first lock is refused with NewEnvError.
    */
   newEnv?: boolean;
+  /**
+   * Record versions seen by earlier calls of this process (a long-lived caller such as `serve`
+   * keeps one for its lifetime): a single-attempt acquire can then take over a lease that this
+   * process has watched unchanged for a whole lease, across calls. Same rule as a waiter.
+   */
+  seen?: Observations;
   /** Called before each wait with what blocks us. */
   onWait?: (waiting: Waiting) => void;
   /** Called before waiting again after a transient store failure. */
@@ -100,9 +106,31 @@ export interface Waiting {
   lapsed?: { agoMs: number; takeoverInMs: number };
 }
 
-interface Observation {
+export interface Observation {
   rvn: string;
+  /** Monotonic time (this process's clock) when this record version was first seen. */
   since: number;
+}
+
+/**
+ * What one process has seen of each env's slots, for `AcquireOptions.seen`: the record version
+ * per env and kind, and since when (on the process's monotonic clock, never compared across
+ * hosts). Bounded: past `maxEnvs` envs it forgets everything, which only delays a takeover.
+ */
+export class Observations {
+  readonly #envs = new Map<string, Map<LockKind, Observation>>();
+  constructor(private readonly maxEnvs = 10_000) {}
+
+  /** The live memory of one env's slots (updated in place by the acquires that use it). */
+  of(env: string): Map<LockKind, Observation> {
+    let seen = this.#envs.get(env);
+    if (!seen) {
+      if (this.#envs.size >= this.maxEnvs) this.#envs.clear();
+      seen = new Map();
+      this.#envs.set(env, seen);
+    }
+    return seen;
+  }
 }
 
 /**
@@ -126,7 +154,7 @@ export class Locker {
     // env's name checked against the known ones, and the next grant creates it.
     let envIs: "existing" | "new" = "existing";
     let probe: Held | undefined;
-    const seen = new Map<LockKind, Observation>();
+    const seen = o.seen?.of(o.env) ?? new Map<LockKind, Observation>();
     let known: Guard | null = null;
     let afterWait = false;
     let unexplained = 0;
@@ -475,6 +503,11 @@ export class Locker {
   async list(env?: string): Promise<LockRecord[]> {
     const locks = await this.store.active(env);
     return locks.sort((a, b) => a.env.localeCompare(b.env) || a.createdAt - b.createdAt);
+  }
+
+  /** One lock's record, active or ended (null: no such lock). */
+  record(id: string): Promise<LockRecord | null> {
+    return this.store.record(id);
   }
 
   history(env: string, limit: number): Promise<LockRecord[]> {

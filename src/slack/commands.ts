@@ -4,8 +4,8 @@
  * asking and a deadline for engine calls.
  */
 import { NewEnvError, NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
-import type { Locker } from "../core/locker.ts";
-import { IdentityUnconfirmed, type SlackIdentity } from "./identity.ts";
+import type { Locker, Observations } from "../core/locker.ts";
+import { IdentityUnconfirmed, type Names, type SlackIdentity } from "./identity.ts";
 import {
   errorReply,
   heldByMessage,
@@ -42,6 +42,11 @@ export interface RunContext {
   locker: Locker;
   /** Who is asking (users.info, cached); IdentityUnconfirmed when the email is not confirmed. */
   who(): Promise<SlackIdentity>;
+  /**
+   * How to show these lock users (Slack mentions where known), within what is left of the reply
+   * deadline; never rejects (an unknown user is shown as it is).
+   */
+  names(users: string[]): Promise<Names>;
   /** Runs an engine call under the reply deadline; rejects with DeadlineExceeded. */
   within<T>(call: Promise<T>): Promise<T>;
   /**
@@ -49,6 +54,11 @@ export interface RunContext {
    * "state unknown"), to post it once it settles. The promise never rejects.
    */
   late(outcome: Promise<Outcome>): void;
+  /**
+   * The record versions this `serve` has seen, kept for its lifetime: a `lock` takes over a
+   * lease that earlier requests saw unchanged for a whole lease (the record-version rule).
+   */
+  seen?: Observations;
   /** The slash command as configured in Slack, e.g. `/daplaya`, for help texts. */
   command: string;
 }
@@ -118,12 +128,24 @@ async function releaseButton(
       result: "released",
       env,
     }),
-    (e): Outcome => {
+    async (e): Promise<Outcome> => {
       if (!(e instanceof NotHeldError)) return unknownState("release", env, e, ctx.command);
       const live = e.holders.find((h) => h.slot.id === id);
-      return live
-        ? { message: refusal(env, live, who), result: "refused", env }
-        : { message: overMessage(target, onlyUberlock, e.holders, who), result: "over", env };
+      if (live) {
+        const names = await ctx.names([live.slot.user]);
+        return { message: refusal(env, live, who, names), result: "refused", env };
+      }
+      // How it ended, if its record says (a failed read only makes the answer vaguer).
+      const record = await ctx.locker.record(id).catch(() => null);
+      const names = await ctx.names([
+        ...e.holders.map((h) => h.slot.user),
+        ...(record?.releasedBy ? [record.releasedBy] : []),
+      ]);
+      return {
+        message: overMessage(target, onlyUberlock, e.holders, who, record, names),
+        result: "over",
+        env,
+      };
     },
   );
   return await inTime("release", env, settle, ctx, buttonAnswer);
@@ -146,15 +168,20 @@ async function lock(
     timeoutMs: 0,
     intervalMs: 5000,
     newEnv: cmd.newEnv,
+    ...(ctx.seen ? { seen: ctx.seen } : {}),
   }).then(
     (held): Outcome => ({
       message: lockedMessage(held, who),
       result: held.refreshed ? "refreshed" : "locked",
       env,
     }),
-    (e): Outcome =>
+    async (e): Promise<Outcome> =>
       e instanceof NotAcquiredError
-        ? { message: heldByMessage(env, e.holder, who), result: "held", env }
+        ? {
+          message: heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user])),
+          result: "held",
+          env,
+        }
         : e instanceof NewEnvError
         ? { message: newEnvMessage(cmd, e.suggestion, ctx.command), result: "new-env", env }
         : unknownState("lock", env, e, ctx.command),
@@ -211,7 +238,12 @@ function lateOutcome(outcome: Outcome, what: string): Outcome {
 async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome> {
   try {
     const locks = await ctx.within(ctx.locker.list(env));
-    return { message: leasesMessage(env, locks), result: "listed", ...(env ? { env } : {}) };
+    const names = await ctx.names(locks.map((r) => r.user));
+    return {
+      message: leasesMessage(env, locks, names),
+      result: "listed",
+      ...(env ? { env } : {}),
+    };
   } catch (e) {
     return unknownState("leases", env, e, ctx.command);
   }

@@ -4,7 +4,7 @@
  * the same under `Deno.serve` and in tests.
  */
 import type { Clock } from "../core/clock.ts";
-import type { Locker } from "../core/locker.ts";
+import { type Locker, Observations } from "../core/locker.ts";
 import { isoTime } from "../core/text.ts";
 import {
   DeadlineExceeded,
@@ -22,6 +22,8 @@ import { appIdAllowed, SlackVerifier } from "./verify.ts";
 const MAX_BODY_BYTES = 16 * 1024;
 /** Engine calls on the reply path must settle within this, so Slack hears back within 3 s. */
 const DEFAULT_REPLY_BUDGET_MS = 2500;
+/** Mentions are looked up only while at least this much of the reply budget is left after. */
+const NAMES_MARGIN_MS = 300;
 export const DEFAULT_SLACK_API_URL = "https://slack.com/api";
 
 export interface SlackHandlerDeps {
@@ -64,6 +66,8 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   });
   const budget = deps.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
   const pending = new Set<Promise<void>>();
+  // What this handler's lock requests have seen of each env, for as long as it serves.
+  const seen = new Observations();
 
   async function handle(
     req: Request,
@@ -204,8 +208,11 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     const remaining = () => deadlineAt - deps.clock.monotonic();
     return {
       locker: deps.locker,
+      seen,
       command: command && COMMAND_RE.test(command) ? command : "/daplaya",
       who: () => identities.resolve(userId, userName ?? undefined, remaining()),
+      // Names leave time for the answer itself: what is not known by then is shown as it is.
+      names: (users) => identities.names(users, remaining() - NAMES_MARGIN_MS),
       within: (call) => withDeadline(call, remaining()),
       late,
     };

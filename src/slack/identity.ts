@@ -12,6 +12,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { parseUser } from "../core/parse.ts";
+import { esc } from "./mrkdwn.ts";
 
 export interface SlackIdentity {
   /** The lock's `user`: the email, or `slack:<user_id>` when no bot token is configured. */
@@ -68,15 +69,111 @@ export function isSlackUserId(id: string): boolean {
 const NAME_RE = /^[^\u0000-\u001f\u007f-\u009f]{1,80}$/;
 const MAX_CACHE = 10_000;
 
+/** How a lock user is shown in a message: a Slack mention when known, else the escaped user. */
+export type Names = (user: string) => string;
+
+/** How long a users.lookupByEmail answer is reused: a Slack user id, or a sure "no such user". */
+const NAME_TTL_MS = 10 * 60_000;
+/** How long a lookupByEmail that failed for a moment (timeout, HTTP error) is not asked again. */
+const NAME_RETRY_MS = 60_000;
+/** How long a message waits for lookupByEmail at most; the rest runs on and fills the cache. */
+const NAME_WAIT_MS = 800;
+
+/** A `slack:<id>` lock user (serve without a bot token, or the CLI's `--user slack:U…`). */
+const SLACK_USER_RE = /^slack:([A-Za-z0-9_-]{1,64})$/i;
+
 export class SlackIdentities {
   readonly #o: IdentityOptions;
   readonly #usersInfo: string;
+  readonly #lookupByEmail: string;
   /** Confirmed emails, and lookups in flight (so that concurrent requests share one). */
   readonly #cache = new Map<string, { expires: number; lookup: Promise<Lookup> }>();
+  /** Slack user ids by email (null: no Slack user, or not known for now), and lookups in flight. */
+  readonly #ids = new Map<string, { expires: number; lookup: Promise<string | null> }>();
 
   constructor(o: IdentityOptions) {
     this.#o = o;
-    this.#usersInfo = `${o.apiUrl.replace(/\/+$/, "")}/users.info`;
+    const api = o.apiUrl.replace(/\/+$/, "");
+    this.#usersInfo = `${api}/users.info`;
+    this.#lookupByEmail = `${api}/users.lookupByEmail`;
+  }
+
+  /**
+   * How to show these lock users: `<@U123>` for a `slack:U123` user, and for an email that
+   * Slack's users.lookupByEmail knows (bot token needed); anything else escaped as it is. Waits
+   * at most `budgetMs` (and never long): a lookup not answered by then shows the email, and
+   * goes on in the background to fill the cache.
+   */
+  async names(users: Iterable<string>, budgetMs: number): Promise<Names> {
+    const shown = new Map<string, string>();
+    const lookups: Promise<void>[] = [];
+    for (const user of new Set(users)) {
+      const slack = SLACK_USER_RE.exec(user);
+      if (slack) shown.set(user, `<@${slack[1].toUpperCase()}>`);
+      else if (this.#o.botToken && user.includes("@")) {
+        lookups.push(
+          this.#idOf(user).then((id) => {
+            if (id) shown.set(user, `<@${id}>`);
+          }),
+        );
+      }
+    }
+    if (lookups.length > 0) {
+      await within(Promise.all(lookups), Math.max(0, Math.min(NAME_WAIT_MS, budgetMs)));
+    }
+    // A snapshot: a lookup answered after the wait does not change a message being built.
+    const names = new Map(shown);
+    return (user) => names.get(user) ?? esc(user);
+  }
+
+  #idOf(email: string): Promise<string | null> {
+    const key = email.toLowerCase();
+    const now = this.#o.clock.monotonic();
+    const hit = this.#ids.get(key);
+    if (hit && hit.expires > now) return hit.lookup;
+    if (this.#ids.size >= MAX_CACHE) this.#ids.clear();
+    const entry: { expires: number; lookup: Promise<string | null> } = {
+      expires: now + LOOKUP_TIMEOUT_MS + NAME_TTL_MS,
+      lookup: Promise.resolve(null),
+    };
+    entry.lookup = this.#fetchId(email).then(({ id, sure }) => {
+      if (this.#ids.get(key) === entry) {
+        entry.expires = this.#o.clock.monotonic() + (sure ? NAME_TTL_MS : NAME_RETRY_MS);
+      }
+      return id;
+    });
+    this.#ids.set(key, entry);
+    return entry.lookup;
+  }
+
+  /** `sure`: Slack answered (a user, or none); otherwise the id is unknown for now. */
+  async #fetchId(email: string): Promise<{ id: string | null; sure: boolean }> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), LOOKUP_TIMEOUT_MS);
+    try {
+      const url = `${this.#lookupByEmail}?email=${encodeURIComponent(email)}`;
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${this.#o.botToken}` },
+        signal: abort.signal,
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        return { id: null, sure: false };
+      }
+      const doc = await res.json() as { ok?: boolean; error?: string; user?: { id?: unknown } };
+      if (doc.ok !== true) {
+        const error = typeof doc.error === "string" ? doc.error : "";
+        return { id: null, sure: !TRANSIENT_ERRORS.has(error) };
+      }
+      const id = doc.user?.id;
+      return typeof id === "string" && USER_ID_RE.test(id)
+        ? { id, sure: true }
+        : { id: null, sure: true };
+    } catch {
+      return { id: null, sure: false };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves a Slack user; throws IdentityUnconfirmed when a bot token is set and no email. */

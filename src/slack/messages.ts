@@ -4,7 +4,7 @@
 import type { NotAcquiredError, NotHeldError } from "../core/errors.ts";
 import type { Held } from "../core/locker.ts";
 import type { LockKind, LockRecord } from "../core/model.ts";
-import type { IdentityUnconfirmed, SlackIdentity } from "./identity.ts";
+import type { IdentityUnconfirmed, Names, SlackIdentity } from "./identity.ts";
 import {
   type Block,
   context,
@@ -14,6 +14,7 @@ import {
   MAX_BLOCK_TEXT,
   message,
   section,
+  slackAgo,
   slackDate,
   type SlackMessage,
 } from "./mrkdwn.ts";
@@ -31,35 +32,53 @@ export const RELEASE_UBERLOCK_ACTION = "release_uberlock";
 export type Holder = NotHeldError["holders"][number];
 
 /** The button's lock is live but held by someone else: names them. */
-export function refusal(env: string, live: Holder, who: SlackIdentity): SlackMessage {
+export function refusal(
+  env: string,
+  live: Holder,
+  who: SlackIdentity,
+  names: Names = esc,
+): SlackMessage {
   const what = live.kind === "uberlock" ? "uberlock" : "lock";
   const text =
     `:no_entry_sign: Only the holder can release *${env}* with this button: this ${what} is held by *${
-      esc(live.slot.user)
+      names(live.slot.user)
     }*, and you are *${whoText(who)}*. Nothing was changed.`;
   return message("ephemeral", text, [section(text), ...identityNote(who)]);
 }
 
-/** The button's lock is over: says so, and who holds the env now, as the release read it. */
+/**
+ * The button's lock is over: says how, when its record says so (released by whom and when, or
+ * taken over after its lease), and who holds the env now, as the release read it.
+ */
 export function overMessage(
   target: ButtonValue,
   onlyUberlock: boolean,
   holders: Holder[],
   who: SlackIdentity,
+  record: LockRecord | null = null,
+  names: Names = esc,
 ): SlackMessage {
   const { env } = target;
   const what = target.kind === "uberlock" ? "uberlock" : "lock";
   const now = holders.length > 0
     ? `*${env}* is now held by ${
       holders.map((h) =>
-        `*${esc(h.slot.user)}* (${h.kind === "uberlock" ? "an uberlock" : "a lock"} since ${
+        `*${names(h.slot.user)}* (${h.kind === "uberlock" ? "an uberlock" : "a lock"} since ${
           slackDate(h.slot.createdAt)
         })`
       ).join(" and ")
     }.`
     : `Nobody holds ${onlyUberlock ? "an uberlock on " : ""}*${env}* now.`;
-  const text =
-    `:information_source: That ${what} on *${env}* is already over: this button releases nothing else. Nothing was changed. ${now}`;
+  const how = record?.id !== target.id || record.active
+    ? "is already over: this button releases nothing else"
+    : record.supersededBy !== undefined
+    ? `is already over: its lease ran out and it was taken over ${slackAgo(record.updatedAt)}`
+    : record.releasedAt !== undefined
+    ? `was already ${record.forced ? "force-" : ""}released${
+      record.releasedBy ? ` by *${names(record.releasedBy)}*` : ""
+    } ${slackAgo(record.releasedAt)}`
+    : "is already over: this button releases nothing else";
+  const text = `:information_source: That ${what} on *${env}* ${how}. Nothing was changed. ${now}`;
   return message("ephemeral", text, [section(text), ...identityNote(who)]);
 }
 
@@ -85,7 +104,7 @@ export function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
   return message("in_channel", `${headline} (meta: ${escCut(r.meta, 200)})`, [
     section(headline),
     context(`${details}${escCut(r.meta, MAX_BLOCK_TEXT - details.length)}`),
-    ...identityNote(who),
+    // No identityNote: this answer is posted in the channel, and the note is for the asker.
     {
       type: "actions",
       elements: [{
@@ -102,9 +121,10 @@ export function heldByMessage(
   env: string,
   holder: NotAcquiredError["holder"],
   who: SlackIdentity,
+  names: Names = esc,
 ): SlackMessage {
   const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
-  const head = `:no_entry: *${env}* is held by *${esc(holder.slot.user)}* (${what} since ${
+  const head = `:no_entry: *${env}* is held by *${names(holder.slot.user)}* (${what} since ${
     slackDate(holder.slot.createdAt)
   })\n>`;
   const text = `${head}${escCut(holder.slot.meta, MAX_BLOCK_TEXT - head.length)}`;
@@ -128,7 +148,11 @@ export function notHeldMessage(error: string, who: SlackIdentity): SlackMessage 
   return message("ephemeral", text, [section(text), ...identityNote(who)]);
 }
 
-export function leasesMessage(env: string | undefined, locks: LockRecord[]): SlackMessage {
+export function leasesMessage(
+  env: string | undefined,
+  locks: LockRecord[],
+  names: Names = esc,
+): SlackMessage {
   const where = env ? ` on *${env}*` : "";
   if (locks.length === 0) {
     const text = `No active locks${where}`;
@@ -137,7 +161,7 @@ export function leasesMessage(env: string | undefined, locks: LockRecord[]): Sla
   const lines = locks.map((r) => {
     const kind = r.uberlock ? ":rotating_light: uberlock" : ":lock: lock";
     const parts = [
-      `*${r.env}* ${kind} by *${esc(r.user)}* since ${slackDate(r.createdAt)}`,
+      `*${r.env}* ${kind} by *${names(r.user)}* since ${slackDate(r.createdAt)}`,
       ...(r.expiresAt !== undefined ? [`lease until ${slackDate(r.expiresAt)}`] : []),
       `meta: ${escCut(r.meta, 300)}`,
     ];
@@ -193,7 +217,10 @@ export function errorReply(error: string, command: string): SlackMessage {
   ]);
 }
 
-/** Says why the lock's user is `slack:<id>` and not an email (no bot token is configured). */
+/**
+ * Says why the lock's user is `slack:<id>` and not an email (no bot token is configured). Only
+ * in ephemeral answers: it is a hint for the asker, not for the channel.
+ */
 function identityNote(who: SlackIdentity): Block[] {
   if (!who.fallback) return [];
   return [context(

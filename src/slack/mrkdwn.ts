@@ -66,6 +66,11 @@ export function slackDate(ms: number): string {
   return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${isoTime(ms)}>`;
 }
 
+/** How long ago, as Slack shows it to the reader ("5 minutes ago"); the fallback is ISO 8601 UTC. */
+export function slackAgo(ms: number): string {
+  return `<!date^${Math.floor(ms / 1000)}^{ago}|${isoTime(ms)}>`;
+}
+
 /** Fallback text: the dates as ISO, without emoji codes. */
 function plain(text: string): string {
   return text.replace(/<!date\^\d+\^[^|>]*\|([^>]*)>/g, "$1").replace(/:[a-z_]+: /g, "");

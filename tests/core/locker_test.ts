@@ -9,6 +9,7 @@ import {
   type Held,
   Locker,
   MAX_CLOCK_SKEW_MS,
+  Observations,
 } from "../../src/core/locker.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 
@@ -229,4 +230,33 @@ Deno.test("lease takeover follows the record-version rule", async (t) => {
       assert.deepEqual((await w.store.active()).map((r) => [r.user, r.uberlock]), [["dev", false]]);
     },
   );
+});
+
+Deno.test("single attempts share what they saw through AcquireOptions.seen", async (t) => {
+  for (const owner of [undefined, "run-token"]) {
+    await t.step(
+      `a ${owner ? "kept" : "plain"} lease: taken over after a whole lease`,
+      async () => {
+        const clock = new ManualClock();
+        const store = new MemoryStore();
+        const locker = new Locker(store, clock, clock.sleep);
+        const old = await locker.acquire(
+          options("holder", { leaseMs: LEASE, timeoutMs: 0, ...(owner ? { owner } : {}) }),
+        );
+        const seen = new Observations();
+        const attempt = () => locker.acquire(options("other", { timeoutMs: 0, seen }));
+        await assert.rejects(attempt(), NotAcquiredError);
+        clock.advance(LEASE - 1);
+        await assert.rejects(attempt(), NotAcquiredError);
+        // Without the shared memory, each attempt starts watching again.
+        clock.advance(1);
+        await assert.rejects(
+          locker.acquire(options("other", { timeoutMs: 0 })),
+          NotAcquiredError,
+        );
+        const held = await attempt();
+        assert.deepEqual(held.superseded, [old.record.id]);
+      },
+    );
+  }
 });

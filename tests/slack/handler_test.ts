@@ -8,10 +8,13 @@ import assert from "node:assert/strict";
 import { realSleep, systemClock } from "../../src/core/clock.ts";
 import { FailureError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
-import { decodeSlackText, parseSlashText } from "../../src/slack/parse.ts";
+import { buttonValue, decodeSlackText, parseSlashText } from "../../src/slack/parse.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
+import { RELEASE_ACTION } from "../../src/slack/messages.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { acquireOptions } from "../support/acquire.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
+import { ManualClock } from "../support/manual_clock.ts";
 
 const SECRET = "handler-test-secret";
 const BOT_TOKEN = "xoxb-handler-test";
@@ -105,9 +108,23 @@ Deno.test("Slack handler in-process", async (t) => {
       const answer = await slash("U1", "lock prod");
       assert.equal(answer.response_type, "in_channel");
       assert.match(answer.text, /\*PROD\* locked by \*slack:U1 \(@pat\)\*/);
-      assert.match(JSON.stringify(answer.blocks), /no bot token is configured/);
       assert.deepEqual(slack.lookups, []);
       assert.equal((await store.active("PROD"))[0].user, "slack:U1");
+      // The hint is for the asker: never in an answer posted in the channel.
+      const personal = /no bot token is configured|No email from Slack|--user slack:/;
+      assert.doesNotMatch(answer.text, personal);
+      assert.doesNotMatch(JSON.stringify(answer.blocks), personal);
+      const released = await slash("U1", "release prod");
+      assert.equal(released.response_type, "in_channel");
+      assert.doesNotMatch(JSON.stringify(released), personal);
+      // Answers shown only to the asker still carry it.
+      const notHeld = await slash("U1", "release prod");
+      assert.equal(notHeld.response_type, "ephemeral");
+      assert.match(JSON.stringify(notHeld.blocks), /no bot token is configured/);
+      await slash("U1", "lock prod");
+      const heldBy = await slash("U3", "lock prod");
+      assert.equal(heldBy.response_type, "ephemeral");
+      assert.match(JSON.stringify(heldBy.blocks), /`--user slack:U3`/);
       // Help uses the command name Slack sent.
       assert.match((await slash("U1", "help")).text, /`\/dpl lock &lt;ENV&gt; \[META\]`/);
     });
@@ -221,7 +238,7 @@ Deno.test("Slack handler in-process", async (t) => {
         const other = await command("U8", "lock late");
         const [refused] = await slack.responses(other.responseId);
         assert.equal(refused.response_type, "ephemeral");
-        assert.match(refused.text, /\*LATE\* is held by \*slack:U7\*/);
+        assert.match(refused.text, /\*LATE\* is held by \*<@U7>\*/);
         // A late release, from the command and from the button (after its own first answer).
         const release = await command("U7", "release late");
         assert.match(release.answer.text, /Could not confirm the release of \*LATE\*/);
@@ -367,7 +384,8 @@ Deno.test("Slack handler in-process", async (t) => {
           "leases of one env": /^Active locks on \*F/,
           "released": /uberlock released by/,
           "button released": /lock released by/,
-          "button over": /That lock on .* is already over.* is now held by \*&gt;.* and \*&lt;/,
+          "button over":
+            /That lock on .* was already released by \*&amp;.*@example\.com\* .* is now held by \*&gt;.* and \*&lt;/,
           "old button": /cannot tell which lock/,
           "identity unconfirmed": /Could not confirm who you are with Slack/,
           "no email": /Slack gave no email for you/,
@@ -434,6 +452,154 @@ function assertWithinLimits(what: string, m: Json): void {
     assert.doesNotMatch(text, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])/, `${what}: a cut surrogate`);
   }
 }
+
+Deno.test("serve remembers record versions: a lease it watched run out is taken over", async (t) => {
+  const slack = startFakeSlack(BOT_TOKEN);
+  /** A CI job holds STAGING with a 10 s lease; Slack runs on the same (manual) clock. */
+  const start = async () => {
+    // Wall time near the real one: the handler checks request timestamps against it.
+    const clock = new ManualClock(Date.now());
+    const store = new MemoryStore();
+    const ci = new Locker(store, clock, clock.sleep);
+    const held = await ci.acquire(
+      acquireOptions("STAGING", "ci@example.com", { leaseMs: 10_000, newEnv: true }),
+    );
+    const { slash } = setup(slack, { store, clock, locker: new Locker(store, clock, clock.sleep) });
+    return { clock, store, ci, held, slash };
+  };
+  try {
+    await t.step(
+      "the holder stops renewing: refused, then granted after a whole lease",
+      async () => {
+        const { clock, store, held, slash } = await start();
+        const first = await slash("U1", "lock staging");
+        assert.equal(first.response_type, "ephemeral");
+        assert.match(first.text, /is held by \*ci@example\.com\*/);
+        clock.advance(9_999);
+        assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+        clock.advance(1);
+        const granted = await slash("U1", "lock staging");
+        assert.equal(granted.response_type, "in_channel", granted.text);
+        const [now] = await store.active("STAGING");
+        assert.equal(now.user, "slack:U1");
+        const old = await store.record(held.record.id);
+        assert.equal(old?.active, false);
+        assert.equal(old?.supersededBy, now.id);
+      },
+    );
+
+    await t.step("the holder renews in between: still refused", async () => {
+      const { clock, store, ci, held, slash } = await start();
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+      clock.advance(5_000);
+      assert.ok(await ci.renew(held));
+      clock.advance(5_000);
+      // A whole lease since the first refusal, but the record version moved at the renewal.
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+      clock.advance(9_999);
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+      assert.equal((await store.active("STAGING"))[0].user, "ci@example.com");
+      // Unchanged for a whole lease since this serve first saw the new version: taken over.
+      clock.advance(1);
+      assert.equal((await slash("U1", "lock staging")).response_type, "in_channel");
+    });
+
+    await t.step("a fresh serve (no memory) does not take it over at once", async () => {
+      const { clock, slash } = await start();
+      clock.advance(60_000);
+      assert.equal((await slash("U1", "lock staging")).response_type, "ephemeral");
+    });
+  } finally {
+    await slack.close();
+  }
+});
+
+Deno.test("holders known to Slack are named as mentions; stale buttons say how the lock ended", async (t) => {
+  const slack = startFakeSlack(BOT_TOKEN, {}, undefined, {
+    "alice@example.com": { id: "UALICE" },
+    "slow@example.com": { id: "USLOWPOKE", delayMs: 3000 },
+  });
+  const hold = (store: MemoryStore, env: string, user: string) =>
+    new Locker(store, systemClock, realSleep).acquire(
+      acquireOptions(env, user, { newEnv: true, meta: "deploy 7" }),
+    );
+  try {
+    await t.step("an email Slack knows is a mention, looked up once", async () => {
+      const { slash, store } = setup(slack, { botToken: BOT_TOKEN });
+      await hold(store, "MENTION", "alice@example.com");
+      const refused = await slash("U1", "lock mention");
+      assert.equal(refused.response_type, "ephemeral");
+      assert.match(refused.text, /\*MENTION\* is held by \*<@UALICE>\* \(a lock since/);
+      assert.match((await slash("U1", "leases")).text, /\*MENTION\* lock by \*<@UALICE>\*/);
+      assert.match((await slash("U1", "lock mention")).text, /held by \*<@UALICE>\*/);
+      const asked = slack.emailLookups.filter((l) => l.email === "alice@example.com");
+      assert.equal(asked.length, 1);
+      assert.equal(asked[0].auth, `Bearer ${BOT_TOKEN}`);
+    });
+
+    await t.step("an email Slack does not know stays the email; the miss is cached", async () => {
+      const { slash, store } = setup(slack, { botToken: BOT_TOKEN });
+      await hold(store, "NOBODY", "bob@example.com");
+      assert.match((await slash("U1", "lock nobody")).text, /held by \*bob@example\.com\*/);
+      assert.match((await slash("U1", "lock nobody")).text, /held by \*bob@example\.com\*/);
+      assert.equal(slack.emailLookups.filter((l) => l.email === "bob@example.com").length, 1);
+    });
+
+    await t.step("a slow lookup: the email, within the deadline", async () => {
+      const { slash, store } = setup(slack, { botToken: BOT_TOKEN });
+      await hold(store, "SLOWNAME", "slow@example.com");
+      const started = Date.now();
+      const refused = await slash("U1", "lock slowname");
+      assert.ok(Date.now() - started < 2000, `${Date.now() - started}ms`);
+      assert.match(refused.text, /held by \*slow@example\.com\*/);
+    });
+
+    await t.step("without a bot token: slack:<id> users are mentions, emails stay", async () => {
+      const { slash, store } = setup(slack);
+      await hold(store, "SLACKER", "slack:U9");
+      assert.match((await slash("U1", "lock slacker")).text, /held by \*<@U9>\*/);
+      await hold(store, "MAILER", "alice@example.com");
+      assert.match((await slash("U1", "lock mailer")).text, /held by \*alice@example\.com\*/);
+    });
+
+    await t.step("a stale Release button: released by whom, and when", async () => {
+      const { slash, click } = setup(slack);
+      const locked = await slash("U1", "lock stale");
+      assert.equal((await slash("U1", "release stale")).response_type, "in_channel");
+      assert.equal((await slash("U2", "lock stale")).response_type, "in_channel");
+      const stale = await click("U1", buttonOf(locked));
+      assert.equal(stale.response_type, "ephemeral");
+      assert.match(
+        stale.text,
+        /^That lock on \*STALE\* was already released by \*<@U1>\* \d{4}-.*Z\. Nothing was changed\. \*STALE\* is now held by \*<@U2>\* \(a lock since/,
+      );
+      assert.match(stale.blocks[0].text.text, /released by \*<@U1>\* <!date\^\d+\^\{ago\}\|/);
+    });
+
+    await t.step("a stale Release button: its lease ran out and it was taken over", async () => {
+      const clock = new ManualClock(Date.now());
+      const store = new MemoryStore();
+      const { slash, click } = setup(slack, {
+        store,
+        clock,
+        locker: new Locker(store, clock, clock.sleep),
+      });
+      const held = await new Locker(store, clock, clock.sleep).acquire(
+        acquireOptions("LEASED", "slack:U1", { leaseMs: 10_000, newEnv: true }),
+      );
+      assert.equal((await slash("U2", "lock leased")).response_type, "ephemeral");
+      clock.advance(10_000);
+      assert.equal((await slash("U2", "lock leased")).response_type, "in_channel");
+      const stale = await click("U1", { action_id: RELEASE_ACTION, value: buttonValue(held) });
+      assert.match(
+        stale.text,
+        /^That lock on \*LEASED\* is already over: its lease ran out and it was taken over .*\. Nothing was changed\. \*LEASED\* is now held by \*<@U2>\*/,
+      );
+    });
+  } finally {
+    await slack.close();
+  }
+});
 
 Deno.test("parseSlashText and decodeSlackText", () => {
   assert.deepEqual(parseSlashText("lock  prod   build 7  "), {

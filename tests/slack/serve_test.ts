@@ -358,7 +358,10 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       const again = await click("UALICE", productionButton.value);
       assert.equal(again.response_type, "ephemeral");
       assert.equal(again.replace_original, false);
-      assert.match(again.text, /That lock on \*PRODUCTION\* is already over/);
+      assert.match(
+        again.text,
+        /That lock on \*PRODUCTION\* was already released by \*alice@example\.com\* \d{4}-/,
+      );
       assert.match(again.text, /Nobody holds \*PRODUCTION\* now/);
     });
 
@@ -374,7 +377,7 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       const stale = await click("UALICE", buttonOf(first).value);
       assert.equal(stale.response_type, "ephemeral");
       assert.equal(stale.replace_original, false);
-      assert.match(stale.text, /That lock on \*BUTTONS\* is already over/);
+      assert.match(stale.text, /That lock on \*BUTTONS\* was already released by \*alice@/);
       assert.match(stale.text, /Nothing was changed/);
       assert.match(stale.text, /\*BUTTONS\* is now held by \*alice@example\.com\*/);
       assert.deepEqual((await activeLocks("buttons")).map((l: Json) => l.id), [held.id]);

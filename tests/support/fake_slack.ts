@@ -1,4 +1,7 @@
-/** A fake Slack Web API on loopback: users.info per user, and response_url sinks. */
+/**
+ * A fake Slack Web API on loopback: users.info per user, users.lookupByEmail per email, and
+ * response_url sinks.
+ */
 
 // deno-lint-ignore no-explicit-any
 export type Json = any;
@@ -11,12 +14,20 @@ export type UserAnswer =
   | { error: string }
   | { noEmail: true };
 
+/** How users.lookupByEmail answers for one email (any other: `users_not_found`). */
+export type EmailAnswer =
+  | { id: string; delayMs?: number }
+  | { status: number }
+  | { error: string };
+
 export function startFakeSlack(
   botToken: string,
   users: Record<string, UserAnswer> = {},
   emailOf = (id: string) => `${id.toLowerCase()}@example.com`,
+  byEmail: Record<string, EmailAnswer> = {},
 ) {
   const lookups: { user: string; auth: string | null }[] = [];
+  const emailLookups: { email: string; auth: string | null }[] = [];
   const posts = new Map<string, Json[]>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const url = new URL(req.url);
@@ -33,6 +44,18 @@ export function startFakeSlack(
       const profile = "noEmail" in a ? {} : { email: "email" in a ? a.email : emailOf(user) };
       return Response.json({ ok: true, user: { id: user, profile } });
     }
+    if (url.pathname === "/api/users.lookupByEmail") {
+      const email = url.searchParams.get("email") ?? "";
+      const auth = req.headers.get("authorization");
+      emailLookups.push({ email, auth });
+      if (auth !== `Bearer ${botToken}`) return Response.json({ ok: false, error: "invalid_auth" });
+      const a = byEmail[email];
+      if (!a) return Response.json({ ok: false, error: "users_not_found" });
+      if ("delayMs" in a && a.delayMs) await new Promise((r) => setTimeout(r, a.delayMs));
+      if ("status" in a) return new Response("busy", { status: a.status });
+      if ("error" in a) return Response.json({ ok: false, error: a.error });
+      return Response.json({ ok: true, user: { id: a.id, profile: { email } } });
+    }
     const m = url.pathname.match(/^\/response\/(\w+)$/);
     if (m && req.method === "POST") {
       posts.set(m[1], [...posts.get(m[1]) ?? [], await req.json()]);
@@ -46,6 +69,8 @@ export function startFakeSlack(
     base,
     apiUrl: `${base}/api`,
     lookups,
+    /** The users.lookupByEmail requests, in order. */
+    emailLookups,
     /** Everything posted so far to response_url `id`. */
     posted: (id: string): Json[] => posts.get(id) ?? [],
     /** Waits until `count` answers were posted to response_url `id`: a hang bound, not a speed check. */

@@ -4,6 +4,7 @@
  * (scripts/dev/fault_proxy.ts), a port nobody listens on, `faketime` and an empty HOME.
  */
 import assert from "node:assert/strict";
+import { hasFaketime } from "../support/faketime.ts";
 import { CreateTableCommand, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import type { CliContext } from "../../src/cli/context.ts";
 import { runCli } from "../../src/cli/program.ts";
@@ -174,15 +175,6 @@ function assertMarks(r: CliResult, marks: string) {
   const lines = linesOf(r);
   assert.deepEqual(lines.map((l) => l.name), NAMES, r.stdout);
   assert.equal(lines.map((l) => l.mark).join(""), marks, r.stdout);
-}
-
-function hasFaketime(): boolean {
-  try {
-    return new Deno.Command("faketime", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
 }
 
 /** A loopback port nobody listens on (a moment ago). */

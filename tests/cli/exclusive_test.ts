@@ -4,6 +4,7 @@
  * proxy where answers are lost), and a holder whose clock is 13 minutes slow (faketime).
  */
 import assert from "node:assert/strict";
+import { hasFaketime } from "../support/faketime.ts";
 import { daplaya, daplayaCommand, denoRun, ROOT } from "../../scripts/dev/daplaya.ts";
 import { knownEnvs } from "../support/envs.ts";
 import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
@@ -22,15 +23,6 @@ async function until(fn: () => Promise<boolean>, ms: number, what: string) {
 }
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
-
-function hasFaketime(): boolean {
-  try {
-    return new Deno.Command("faketime", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 interface Lock {
   id: string;

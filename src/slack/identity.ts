@@ -148,29 +148,44 @@ export class SlackIdentities {
 
   /** `sure`: Slack answered (a user, or none); otherwise the id is unknown for now. */
   async #fetchId(email: string): Promise<{ id: string | null; sure: boolean }> {
+    const answer = await this.#get<{ ok?: boolean; error?: string; user?: { id?: unknown } }>(
+      `${this.#lookupByEmail}?email=${encodeURIComponent(email)}`,
+    );
+    if (!("doc" in answer)) return { id: null, sure: false };
+    const { doc } = answer;
+    if (doc.ok !== true) {
+      const error = typeof doc.error === "string" ? doc.error : "";
+      return { id: null, sure: !TRANSIENT_ERRORS.has(error) };
+    }
+    const id = doc.user?.id;
+    return typeof id === "string" && USER_ID_RE.test(id)
+      ? { id, sure: true }
+      : { id: null, sure: true };
+  }
+
+  /**
+   * GETs a Slack Web API method with the bot token, giving up after LOOKUP_TIMEOUT_MS: its JSON
+   * document, the HTTP status of a failed answer, or why no answer came.
+   */
+  async #get<T>(url: string): Promise<{ doc: T } | { status: number } | { failed: string }> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), LOOKUP_TIMEOUT_MS);
     try {
-      const url = `${this.#lookupByEmail}?email=${encodeURIComponent(email)}`;
       const res = await fetch(url, {
         headers: { authorization: `Bearer ${this.#o.botToken}` },
         signal: abort.signal,
       });
       if (!res.ok) {
         await res.body?.cancel();
-        return { id: null, sure: false };
+        return { status: res.status };
       }
-      const doc = await res.json() as { ok?: boolean; error?: string; user?: { id?: unknown } };
-      if (doc.ok !== true) {
-        const error = typeof doc.error === "string" ? doc.error : "";
-        return { id: null, sure: !TRANSIENT_ERRORS.has(error) };
-      }
-      const id = doc.user?.id;
-      return typeof id === "string" && USER_ID_RE.test(id)
-        ? { id, sure: true }
-        : { id: null, sure: true };
-    } catch {
-      return { id: null, sure: false };
+      return { doc: await res.json() as T };
+    } catch (e) {
+      return {
+        failed: abort.signal.aborted
+          ? `no answer within ${LOOKUP_TIMEOUT_MS}ms`
+          : (e as Error).name,
+      };
     } finally {
       clearTimeout(timer);
     }
@@ -214,46 +229,33 @@ export class SlackIdentities {
   }
 
   async #fetch(userId: string): Promise<Lookup> {
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), LOOKUP_TIMEOUT_MS);
-    try {
-      const url = `${this.#usersInfo}?user=${encodeURIComponent(userId)}`;
-      const res = await fetch(url, {
-        headers: { authorization: `Bearer ${this.#o.botToken}` },
-        signal: abort.signal,
-      });
-      if (!res.ok) {
-        await res.body?.cancel();
-        return { problem: `users.info answered HTTP ${res.status}`, transient: true };
-      }
-      const doc = await res.json() as {
-        ok?: boolean;
-        error?: string;
-        user?: { profile?: { email?: unknown } };
+    const answer = await this.#get<{
+      ok?: boolean;
+      error?: string;
+      user?: { profile?: { email?: unknown } };
+    }>(`${this.#usersInfo}?user=${encodeURIComponent(userId)}`);
+    if ("status" in answer) {
+      return { problem: `users.info answered HTTP ${answer.status}`, transient: true };
+    }
+    if ("failed" in answer) {
+      return { problem: `users.info failed (${answer.failed})`, transient: true };
+    }
+    const { doc } = answer;
+    if (doc.ok !== true) {
+      const error = typeof doc.error === "string" ? doc.error.slice(0, 80) : "unknown error";
+      return { problem: `users.info failed: ${error}`, transient: TRANSIENT_ERRORS.has(error) };
+    }
+    const email = doc.user?.profile?.email;
+    if (typeof email !== "string" || email === "") {
+      return {
+        problem: "Slack gave no email for you (the app needs the users:read.email scope)",
+        transient: false,
       };
-      if (doc.ok !== true) {
-        const error = typeof doc.error === "string" ? doc.error.slice(0, 80) : "unknown error";
-        return { problem: `users.info failed: ${error}`, transient: TRANSIENT_ERRORS.has(error) };
-      }
-      const email = doc.user?.profile?.email;
-      if (typeof email !== "string" || email === "") {
-        return {
-          problem: "Slack gave no email for you (the app needs the users:read.email scope)",
-          transient: false,
-        };
-      }
-      try {
-        return { email: parseUser(email) };
-      } catch {
-        return { problem: "Slack gave an email daplaya cannot use as a user", transient: false };
-      }
-    } catch (e) {
-      const why = abort.signal.aborted
-        ? `no answer within ${LOOKUP_TIMEOUT_MS}ms`
-        : (e as Error).name;
-      return { problem: `users.info failed (${why})`, transient: true };
-    } finally {
-      clearTimeout(timer);
+    }
+    try {
+      return { email: parseUser(email) };
+    } catch {
+      return { problem: "Slack gave an email daplaya cannot use as a user", transient: false };
     }
   }
 }

@@ -453,13 +453,16 @@ Deno.test("doctor against DynamoDB Local", async (t) => {
       }
     });
 
+    /** Nothing that gives credentials: no AWS_* keys, a HOME without ~/.aws. */
+    const noCredentials = () => ({
+      PATH,
+      HOME: emptyHome,
+      DAPLAYA_AWS_REGION: TEST_REGION,
+      DAPLAYA_DYNAMODB_ENDPOINT: ddb.endpoint,
+    });
+
     await t.step("no credentials: ✗ listing the sources tried, within seconds", async () => {
-      const r = await timed(daplaya(["doctor"], {
-        PATH,
-        HOME: emptyHome,
-        DAPLAYA_AWS_REGION: TEST_REGION,
-        DAPLAYA_DYNAMODB_ENDPOINT: ddb.endpoint,
-      }));
+      const r = await timed(daplaya(["doctor"], noCredentials()));
       assert.equal(r.code, 1);
       // The endpoint and the clock are still checked (with keys DynamoDB would refuse).
       assertMarks(r, "✗✓✓-----✓");
@@ -472,12 +475,7 @@ Deno.test("doctor against DynamoDB Local", async (t) => {
     });
 
     await t.step("--profile nosuch: ✗ saying it does not exist", async () => {
-      const r = await daplaya(["doctor", "--profile", "nosuch"], {
-        PATH,
-        HOME: emptyHome,
-        DAPLAYA_AWS_REGION: TEST_REGION,
-        DAPLAYA_DYNAMODB_ENDPOINT: ddb.endpoint,
-      });
+      const r = await daplaya(["doctor", "--profile", "nosuch"], noCredentials());
       assert.equal(r.code, 1);
       assertMarks(r, "✗✓✓-----✓");
       assert.equal(

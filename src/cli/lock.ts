@@ -84,6 +84,7 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
     ...(leaseMs !== undefined ? { leaseMs } : {}),
     ...(flags.newEnv ? { newEnv: true } : {}),
     onWait: (waiting) => ctx.stderr(`${stillLocked(env, waiting)}\n`),
+    onNote: (text) => ctx.stderr(`daplaya: ${text}\n`),
     onRetry: (e) =>
       ctx.stderr(
         `daplaya: ${e.message.replace(/: try again later$/, "")}; trying again in ${
@@ -94,20 +95,50 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
 }
 
 /**
- * The seed's words, then how long the holder has had it and how long we have waited:
- * `Still locked at env PRODUCTION by alice@example.com (held for 4m12s, waited 30s)`. A lease
- * that ran out says so, and when we take over.
+ * The seed's words, then our place in the env's line, how long the holder has had it and how
+ * long we have waited: `Still locked at env PRODUCTION by alice@example.com (you are #2 in
+ * line, held for 4m12s; waited 30s)`. A lease that ran out says so, and when we take over.
+ * With nobody holding it we wait for those ahead of us: `Still waiting at env PRODUCTION:
+ * bob@example.com is next (you are #2 in line; waited 3s)`.
  */
 export function stillLocked(env: string, w: Waiting): string {
+  const place = w.position !== undefined ? `you are #${w.position} in line` : undefined;
+  const waited = `waited ${formatAge(w.waitedMs)}`;
+  if (!w.holder) {
+    const next = w.ahead[0]?.user || "(no user)";
+    return `Still waiting at env ${env}: ${next} is next (${
+      [place, waited].filter(Boolean).join("; ")
+    })`;
+  }
   const uber = w.kind === "uberlock" ? "an uberlock, " : "";
   const state = w.lapsed
     ? `its lease ran out ${formatAge(w.lapsed.agoMs)} ago; taking over in ${
       formatAge(w.lapsed.takeoverInMs)
     } once it is safe`
-    : `${uber}held for ${formatAge(w.heldForMs)}`;
-  return `Still locked at env ${env} by ${w.holder.user} (${state}; waited ${
-    formatAge(w.waitedMs)
-  })`;
+    : `${uber}held for ${formatAge(w.heldForMs ?? 0)}`;
+  return `Still locked at env ${env} by ${w.holder.user} (${
+    [place, state].filter(Boolean).join(", ")
+  }; ${waited})`;
+}
+
+/** A shell's exit code for a process a signal stopped: 128 + its number. */
+export function signalExitCode(signal: Deno.Signal): number {
+  return 128 + (signal === "SIGTERM" ? 15 : signal === "SIGBREAK" ? 21 : 2);
+}
+
+/** `lock --json` refused: who holds the env (null: nobody) and who waits in line before us. */
+export function refusal(env: string, e: NotAcquiredError) {
+  return {
+    acquired: false,
+    heldBy: e.holder ? recordOf(env, e.holder.kind, e.holder.slot) : null,
+    waiting: e.line.map((p, i) => ({
+      env,
+      user: p.user,
+      position: i + 1,
+      since: p.since,
+      meta: p.meta,
+    })),
+  };
 }
 
 export function lockCommand(ctx: CliContext) {
@@ -131,15 +162,19 @@ export function lockCommand(ctx: CliContext) {
       const g = globals(cmd);
       const options = await lockOptions(flags, ctx);
       let held;
+      // A stop signal while waiting leaves the line, then exits as a shell would for it.
+      const waiting = new AbortController();
+      const unlisten = ctx.onStopSignal((signal) => waiting.abort(signalExitCode(signal)));
       try {
-        held = await withLocker(ctx, g, (l) => l.acquire(options));
+        held = await withLocker(ctx, g, (l) => l.acquire({ ...options, signal: waiting.signal }));
       } catch (e) {
         // A refusal is a result too: scripts read who holds the env from stdout.
         if (g.json && e instanceof NotAcquiredError) {
-          const { kind, slot } = e.holder;
-          ctx.stdout(json({ acquired: false, heldBy: recordOf(options.env, kind, slot) }));
+          ctx.stdout(json(refusal(options.env, e)));
         }
         throw e;
+      } finally {
+        unlisten();
       }
       if (g.json) {
         return ctx.stdout(json({ acquired: true, refreshed: held.refreshed, lock: held.record }));

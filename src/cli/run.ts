@@ -3,7 +3,7 @@ import { LeaseKeeper } from "../core/lease.ts";
 import { formatDuration } from "../core/text.ts";
 import type { Child, CliContext } from "./context.ts";
 import { lockLine } from "./format.ts";
-import { commandWithLockOptions, lockOptions } from "./lock.ts";
+import { commandWithLockOptions, lockOptions, signalExitCode } from "./lock.ts";
 import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
 import { examples } from "./help.ts";
 import { durationOption, withLocker } from "./shared.ts";
@@ -66,19 +66,29 @@ export function runCommand(ctx: CliContext) {
       }
 
       await withLocker(ctx, g, async (locker) => {
-        const held = await locker.acquire(options);
+        // One listener from the first wait to the end: while waiting a stop signal leaves the
+        // line; once the lock is ours it goes to the command, also as the command starts.
+        const waiting = new AbortController();
+        let acquired = false;
+        let child: Child | undefined;
+        const pending: Deno.Signal[] = [];
+        const unlisten = ctx.onStopSignal((signal) => {
+          if (!acquired) waiting.abort(signalExitCode(signal));
+          else if (child) child.kill(signal);
+          else pending.push(signal);
+        });
+        let held;
+        try {
+          held = await locker.acquire({ ...options, signal: waiting.signal });
+        } catch (e) {
+          unlisten();
+          throw e;
+        }
+        acquired = true;
         // An adopted lock keeps a longer lease it had; SIGKILL must still come before it ends.
         const leaseMs = held.record.leaseMs!;
         const graceMs = Math.min(graceFlagMs, leaseMs / 4);
         ctx.stderr(`daplaya: ${lockLine(held, false)}\n`);
-        // Listen before spawning: a signal that comes as the command starts must reach it,
-        // not kill us and orphan it.
-        let child: Child | undefined;
-        const pending: Deno.Signal[] = [];
-        const unlisten = ctx.onStopSignal((signal) => {
-          if (child) child.kill(signal);
-          else pending.push(signal);
-        });
         try {
           child = ctx.spawn(program, args, {
             cwd: ctx.cwd,

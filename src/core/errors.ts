@@ -1,4 +1,4 @@
-import type { LockKind, Slot } from "./model.ts";
+import type { LockKind, Place, Slot } from "./model.ts";
 
 /**
  * Typed domain errors. Each carries the exit code of SPEC section 3; `main.ts` maps them
@@ -46,11 +46,30 @@ export class UnavailableError extends FailureError {
   outcomeUnknown = false;
 }
 
-/** Exit 3: the lock is held by someone else and we may not wait (longer). */
+/**
+ * Exit 3: the lock is held by someone else, or others wait in line before us, and we may not
+ * wait (longer).
+ */
 export class NotAcquiredError extends DaplayaError {
   readonly exitCode = 3;
   override name = "NotAcquiredError";
-  constructor(message: string, readonly holder: { kind: LockKind; slot: Slot }) {
+  constructor(
+    message: string,
+    readonly holder: { kind: LockKind; slot: Slot } | undefined,
+    /** The places in line ahead of us (all of them for a `--no-wait`), first = next. */
+    readonly line: Place[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A stop signal (Ctrl-C, SIGTERM) ended the wait: the line was left and nothing is held.
+ * Exits like a shell does for the signal: 130 for SIGINT, 143 for SIGTERM.
+ */
+export class InterruptedError extends DaplayaError {
+  override name = "InterruptedError";
+  constructor(message: string, readonly exitCode: number) {
     super(message);
   }
 }

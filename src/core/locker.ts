@@ -2,6 +2,7 @@ import type { Clock, Sleep } from "./clock.ts";
 import { typoOf } from "./envs.ts";
 import {
   FailureError,
+  InterruptedError,
   NewEnvError,
   NotAcquiredError,
   NotHeldError,
@@ -12,12 +13,15 @@ import {
   LOCK_KINDS,
   type LockKind,
   type LockRecord,
+  type Observation,
+  type Place,
   recordOf,
   sameUser,
   type Slot,
 } from "./model.ts";
 import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
+import { LineSeat, type LineView, placeLeaseMs } from "./line.ts";
 
 /**
  * A lease may be taken over early, without watching it for a whole lease, once the holder's
@@ -59,10 +63,17 @@ export interface AcquireOptions {
    * process has watched unchanged for a whole lease, across calls. Same rule as a waiter.
    */
   seen?: Observations;
+  /**
+   * Stops waiting: the acquire leaves the line and throws InterruptedError (its exit code is
+   * the abort's reason when that is a number, else 130). A lock granted meanwhile is released.
+   */
+  signal?: AbortSignal;
   /** Called before each wait with what blocks us. */
   onWait?: (waiting: Waiting) => void;
   /** Called before waiting again after a transient store failure. */
   onRetry?: (error: Error) => void;
+  /** Called with something worth a line that changes nothing (a place that could not be left). */
+  onNote?: (text: string) => void;
 }
 
 /** A lock this process holds. */
@@ -93,10 +104,15 @@ export interface ReleaseOptions {
 
 /** What a waiting acquire sees before each wait. */
 export interface Waiting {
-  holder: Slot;
-  kind: LockKind;
+  /** Who holds the env, when someone does (else we wait only for places ahead of ours). */
+  holder?: Slot;
+  kind?: LockKind;
   /** How long the holder has had it, by its record's time (clocks may differ a little). */
-  heldForMs: number;
+  heldForMs?: number;
+  /** Our place in the env's line, 1 = next; absent while we have none (an uberlock). */
+  position?: number;
+  /** The live places ahead of ours, first = next. */
+  ahead: Place[];
   /** How long this acquire has waited so far. */
   waitedMs: number;
   /**
@@ -106,11 +122,7 @@ export interface Waiting {
   lapsed?: { agoMs: number; takeoverInMs: number };
 }
 
-export interface Observation {
-  rvn: string;
-  /** Monotonic time (this process's clock) when this record version was first seen. */
-  since: number;
-}
+export type { Observation } from "./model.ts";
 
 /**
  * What one process has seen of each env's slots, for `AcquireOptions.seen`: the record version
@@ -121,13 +133,24 @@ export class Observations {
   readonly #envs = new Map<string, Map<LockKind, Observation>>();
   constructor(private readonly maxEnvs = 10_000) {}
 
+  readonly #places = new Map<string, Map<string, Observation>>();
+
   /** The live memory of one env's slots (updated in place by the acquires that use it). */
   of(env: string): Map<LockKind, Observation> {
-    let seen = this.#envs.get(env);
+    return this.#memory(this.#envs, env);
+  }
+
+  /** The live memory of one env's places in line, by pid. */
+  placesOf(env: string): Map<string, Observation> {
+    return this.#memory(this.#places, env);
+  }
+
+  #memory<K>(all: Map<string, Map<K, Observation>>, env: string): Map<K, Observation> {
+    let seen = all.get(env);
     if (!seen) {
-      if (this.#envs.size >= this.maxEnvs) this.#envs.clear();
+      if (all.size >= this.maxEnvs) all.clear();
       seen = new Map();
-      this.#envs.set(env, seen);
+      all.set(env, seen);
     }
     return seen;
   }
@@ -155,6 +178,19 @@ export class Locker {
     let envIs: "existing" | "new" = "existing";
     let probe: Held | undefined;
     const seen = o.seen?.of(o.env) ?? new Map<LockKind, Observation>();
+    // Regular locks wait in the env's line, in turn; break-glass uberlocks ignore it.
+    const seat = o.kind === "regular"
+      ? new LineSeat(
+        this.store,
+        this.clock,
+        this.newId,
+        o.env,
+        { user: o.user, meta: o.meta },
+        placeLeaseMs(o.intervalMs),
+        o.seen?.placesOf(o.env) ?? new Map(),
+        o.timeoutMs !== 0 || o.seen !== undefined,
+      )
+      : undefined;
     let known: Guard | null = null;
     let afterWait = false;
     let unexplained = 0;
@@ -162,21 +198,56 @@ export class Locker {
     let answered = false;
     const wait = async () => {
       // Never negative: Deno prints a two-line TimeoutNegativeWarning on stderr for that.
-      await this.sleep(Math.max(0, Math.min(o.intervalMs, deadline - this.clock.monotonic())));
+      const ms = Math.min(o.intervalMs, deadline - this.clock.monotonic());
+      await this.sleep(Math.max(0, ms), o.signal);
       afterWait = true;
     };
-    for (;;) {
-      const { mine, supersede, blocker } = this.#assess(known, o, seen);
-      // After a wait we try again even if a holder was there: a failed grant reads the
-      // current state back in the same request.
-      if (mine || !blocker || afterWait) {
+    const noLine: LineView = { ahead: [], lapsed: [], index: -1 };
+    try {
+      for (;;) {
+        if (o.signal?.aborted) throw interrupted(o);
+        const { mine, supersede, blocker } = this.#assess(known, o, seen);
+        const line = seat?.view(known) ?? noLine;
+        const free = known === null || (!blocker && line.ahead.length === 0);
+        const request = mine
+          ? "refresh"
+          : line.lapsed.length > 0
+          ? "drop"
+          : free || (afterWait && !seat)
+          ? "grant"
+          : afterWait && seat?.joined
+          ? "renew"
+          : this.clock.monotonic() >= deadline
+          ? undefined
+          : seat && !seat.joined
+          ? "join"
+          : "wait";
+        if (request === undefined) {
+          throw new NotAcquiredError(
+            this.#heldMessage(o, blocker, line.ahead),
+            blocker,
+            line.ahead,
+          );
+        }
+        if (request === "wait") {
+          o.onWait?.(this.#waiting(blocker, line, seen, started));
+          await wait();
+          continue;
+        }
         afterWait = false;
         let result: Attempt;
         try {
-          result = mine
-            ? await this.#refresh(o, known!, mine)
-            : await this.#grant(o, known, supersede, known === null ? envIs : undefined, probe);
-          probe = undefined;
+          if (request === "refresh") result = await this.#refresh(o, known!, mine!);
+          else if (request === "grant") {
+            const place = seat?.joined && line.index >= 0 ? seat.pid : undefined;
+            result = await this.#grant(o, known, supersede, known === null ? envIs : undefined, {
+              probe,
+              place,
+            });
+            probe = undefined;
+          } else if (request === "drop") result = { guard: await seat!.drop(line.lapsed) };
+          else if (request === "renew") result = { guard: await seat!.renew(known) };
+          else result = { guard: await seat!.join() };
         } catch (e) {
           // Throttling or an outage while we wait for a holder: try again at the next interval.
           // Before any answer (wrong endpoint, DNS, no network, throttled from the start) an
@@ -188,32 +259,55 @@ export class Locker {
           await wait();
           continue;
         }
-        if (result.held) return result.held;
         answered = true;
+        if (result.held) {
+          if (request === "grant") seat?.granted();
+          if (o.signal?.aborted && !result.held.refreshed) {
+            // Stopped while the grant was on its way: the caller no longer wants the lock.
+            await this.releaseHeld(result.held).catch(() => {});
+            throw interrupted(o);
+          }
+          return result.held;
+        }
         if (result.newEnv) {
           await this.#allowNewEnv(o);
           envIs = "new";
           probe = result.probe;
           continue;
         }
+        if (request === "renew" || request === "join") {
+          // A waiter's heartbeat: decide again on the guard it returned.
+          known = result.guard;
+          this.#observe(known, seen);
+          seat!.observe(known);
+          continue;
+        }
         known = result.guard;
         this.#observe(known, seen);
-        // A failure with nobody in the way (a fence or a record version that moved) is
-        // retried at once; several in a row mean the guard item is not in a shape we wrote.
+        seat?.observe(known);
+        // A failure with nobody in the way (a fence, a record version or a line that moved)
+        // is retried at once; several in a row mean the guard is not in a shape we wrote.
         const after = this.#assess(known, o, seen);
-        unexplained = after.mine || after.blocker ? 0 : unexplained + 1;
+        const afterLine = seat?.view(known) ?? noLine;
+        const explained = after.mine || after.blocker || afterLine.ahead.length > 0;
+        unexplained = explained ? 0 : unexplained + 1;
         if (unexplained > 5) {
           throw new FailureError(
             `the guard item of env ${o.env} is not in the shape daplaya writes: inspect it with 'aws dynamodb get-item'`,
           );
         }
-        continue;
       }
-      if (this.clock.monotonic() >= deadline) {
-        throw new NotAcquiredError(this.#heldMessage(o, blocker), blocker);
+    } finally {
+      if (seat?.joined) {
+        // Leave the line before we go, so the next one moves up at once.
+        await seat.leave(known).catch((e) =>
+          o.onNote?.(
+            `could not leave the line of env ${o.env} (${
+              (e as Error).message
+            }); the place lapses by itself within ${formatAge(placeLeaseMs(o.intervalMs))}`,
+          )
+        );
       }
-      o.onWait?.(this.#waiting(blocker, seen.get(blocker.kind), started));
-      await wait();
     }
   }
 
@@ -222,7 +316,7 @@ export class Locker {
     known: Guard | null,
     supersede: Supersede[],
     envIs: "existing" | "new" | undefined,
-    probe?: Held,
+    { probe, place }: { probe?: Held; place?: string },
   ): Promise<Attempt> {
     const held = probe ?? this.#newLock(o, known, supersede);
     const result = await this.#settled(
@@ -235,6 +329,7 @@ export class Locker {
           ...(o.owner !== undefined ? { owner: o.owner } : {}),
           supersede,
           ...(envIs !== undefined ? { envIs } : {}),
+          ...(place !== undefined ? { place } : {}),
           token: this.newId(),
         }),
       o.env,
@@ -261,21 +356,21 @@ export class Locker {
   }
 
   #waiting(
-    blocker: { kind: LockKind; slot: Slot },
-    seen: Observation | undefined,
+    blocker: { kind: LockKind; slot: Slot } | undefined,
+    line: LineView,
+    seen: Map<LockKind, Observation>,
     started: number,
   ): Waiting {
-    const { slot, kind } = blocker;
     const now = this.clock.now();
     const monotonic = this.clock.monotonic();
-    const waiting: Waiting = {
-      holder: slot,
-      kind,
-      heldForMs: Math.max(0, now - slot.createdAt),
-      waitedMs: monotonic - started,
-    };
+    const waiting: Waiting = { waitedMs: monotonic - started, ahead: line.ahead };
+    if (line.index >= 0) waiting.position = line.ahead.length + 1;
+    if (!blocker) return waiting;
+    const { slot, kind } = blocker;
+    Object.assign(waiting, { holder: slot, kind, heldForMs: Math.max(0, now - slot.createdAt) });
     if (slot.leaseMs !== undefined && now > slot.renewedAt + slot.leaseMs) {
-      const watched = seen?.rvn === slot.rvn ? monotonic - seen.since : 0;
+      const observed = seen.get(kind);
+      const watched = observed?.rvn === slot.rvn ? monotonic - observed.since : 0;
       waiting.lapsed = {
         agoMs: now - (slot.renewedAt + slot.leaseMs),
         takeoverInMs: Math.max(0, slot.leaseMs - watched),
@@ -632,13 +727,42 @@ export class Locker {
     ).join(" and ");
   }
 
-  #heldMessage(o: AcquireOptions, holder: { kind: LockKind; slot: Slot }): string {
-    const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
-    const heldFor = formatAge(this.clock.now() - holder.slot.createdAt);
-    const base =
-      `env ${o.env} is held by ${holder.slot.user} (${what}, for ${heldFor}, meta: ${holder.slot.meta})`;
+  /**
+   * Why we did not get it: who holds it, then who waits in line, e.g. `env PRODUCTION is held by
+   * alice (a lock, for 4m12s, meta: …); 2 wait in line, first bob`.
+   */
+  #heldMessage(
+    o: AcquireOptions,
+    holder: { kind: LockKind; slot: Slot } | undefined,
+    ahead: Place[],
+  ): string {
+    const now = this.clock.now();
+    const waiting = ahead.length === 0
+      ? ""
+      : `${ahead.length === 1 ? "1 waits" : `${ahead.length} wait`} in line, first ${
+        ahead[0].user || "(no user)"
+      } (for ${formatAge(now - ahead[0].since)})`;
+    let base: string;
+    if (holder) {
+      const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
+      const heldFor = formatAge(now - holder.slot.createdAt);
+      base =
+        `env ${o.env} is held by ${holder.slot.user} (${what}, for ${heldFor}, meta: ${holder.slot.meta})`;
+      if (waiting) base += `; ${waiting}`;
+    } else {
+      base = `env ${o.env} is free but others were first: ${waiting}`;
+    }
     return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
   }
+}
+
+/** Stopped by the caller (Ctrl-C, a cancelled CI job) while waiting. */
+function interrupted(o: AcquireOptions): InterruptedError {
+  const reason = o.signal?.reason;
+  return new InterruptedError(
+    `stopped while waiting for env ${o.env}; left its line`,
+    typeof reason === "number" ? reason : 130,
+  );
 }
 
 /**

@@ -44,6 +44,32 @@ export interface Slot {
   owner?: string;
 }
 
+/**
+ * A waiter's place in an env's line. Places are kept in the order they were taken; a regular
+ * lock is granted only to the first place (or to anyone while the line is empty).
+ */
+export interface Place {
+  /** Random per waiting `lock` or `run`: the place's identity in conditions. */
+  pid: string;
+  user: string;
+  meta: string;
+  /** Waiter's wall clock when it took the place. */
+  since: number;
+  /** Waiter's wall clock at its last renewal (informative: lapsing goes by `rvn`). */
+  renewedAt: number;
+  /** Record version: changes at every renewal, so others can see the waiter is alive. */
+  rvn: string;
+  /** The place lapses once its `rvn` was seen unchanged for this long. */
+  leaseMs: number;
+}
+
+/** A record version as one process saw it: `since` is on that process's monotonic clock. */
+export interface Observation {
+  rvn: string;
+  /** Monotonic time (this process's clock) when this record version was first seen. */
+  since: number;
+}
+
 /** The per-env guard: the item every conditional write decides on. */
 export interface Guard {
   env: string;
@@ -51,6 +77,8 @@ export interface Guard {
   fence: number;
   regular?: Slot;
   uberlock?: Slot;
+  /** The env's line of waiters, first = next; absent or empty when nobody waits. */
+  line?: Place[];
 }
 
 /** Users compare case-insensitively: `Alice@Example.com` is `alice@example.com`. */

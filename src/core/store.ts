@@ -2,7 +2,7 @@
  * The storage port: what the core needs from a backend, owned by the core. Adapters in
  * src/store/ implement it; tests/store/contract_test.ts holds each of them to it.
  */
-import type { Guard, LockKind, LockRecord } from "./model.ts";
+import type { Guard, LockKind, LockRecord, Place } from "./model.ts";
 
 /**
  * Where the lock table is and how to reach it, after flags and environment are merged: the
@@ -45,6 +45,11 @@ export interface GrantRequest {
    * into the table's list of envs too. Absent: neither.
    */
   envIs?: "existing" | "new";
+  /**
+   * A regular grant is applied only while the env's line is empty or, when `place` is given,
+   * starts with that place, which the grant then removes. Uberlocks ignore the line.
+   */
+  place?: string;
   /** Idempotency token: the same logical attempt retried must carry the same token. */
   token: string;
 }
@@ -110,6 +115,43 @@ export interface ReleaseRequest {
 
 export type ReleaseResult = { released: true } | { released: false; guard: Guard | null };
 
+/** Takes a place at the end of the env's line; refused while `place.pid` is in it already. */
+export interface JoinRequest {
+  env: string;
+  place: Place;
+}
+
+/** A waiter's heartbeat: a new `rvn` for its place, applied only while `line[index]` is it. */
+export interface RenewPlaceRequest {
+  env: string;
+  pid: string;
+  /** Where the waiter last saw its place. */
+  index: number;
+  rvn: string;
+  now: number;
+}
+
+/**
+ * Removes places from the line: each only while `line[index]` is that place (and, when `rvn`
+ * is given, still has that record version: a lapsed place that was renewed meanwhile stays).
+ * All or nothing.
+ */
+export interface LeaveRequest {
+  env: string;
+  places: { pid: string; index: number; rvn?: string }[];
+}
+
+/**
+ * The outcome of a change to the line, with the guard: after the change when `ok`, as it was
+ * when the condition failed otherwise (null: no guard item). Retrying a change whose answer was
+ * lost is harmless: a join finds its place taken, a renewal sets the same version again, a
+ * leave finds the place gone.
+ */
+export interface LineResult {
+  ok: boolean;
+  guard: Guard | null;
+}
+
 /**
  * One line of `daplaya doctor`: `ok` holds, `warn` holds with a caveat, `fail` does not hold,
  * `skip` could not be checked because an earlier check failed.
@@ -135,7 +177,11 @@ export interface DiagnoseOptions {
  * - the requested kind's slot is empty, or holds exactly the superseded record version;
  * - for a regular lock, the uberlock slot is empty, held by the same user (compared
  *   case-insensitively), or superseded;
- * - the proposed fence is greater than the guard's fence.
+ * - the proposed fence is greater than the guard's fence;
+ * - for a regular lock, the env's line is empty or starts with the request's place.
+ *
+ * Changes to the line (join, renew a place, leave) are single conditional writes on the guard
+ * that return it, so a waiter needs one request per interval.
  */
 export interface LockStore {
   /** Creates the table and indexes if missing; returns false when it already existed. */
@@ -147,8 +193,13 @@ export interface LockStore {
   refresh(req: RefreshRequest): Promise<RenewResult>;
   /** Ends the targets: succeeds only while each target still holds its slot. */
   release(req: ReleaseRequest): Promise<ReleaseResult>;
+  join(req: JoinRequest): Promise<LineResult>;
+  renewPlace(req: RenewPlaceRequest): Promise<LineResult>;
+  leave(req: LeaveRequest): Promise<LineResult>;
   /** Strongly consistent read of an env's guard. */
   guard(env: string): Promise<Guard | null>;
+  /** Strongly consistent reads of several envs' guards; envs without one are left out. */
+  guards(envs: string[]): Promise<Guard[]>;
   record(id: string): Promise<LockRecord | null>;
   /** Active lock records, optionally of one env. Reads no history. */
   active(env?: string): Promise<LockRecord[]>;

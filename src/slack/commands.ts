@@ -21,6 +21,7 @@ import {
   refusal,
   releasedMessage,
   unknownStateMessage,
+  waitingLineMessage,
 } from "./messages.ts";
 import type { SlackMessage } from "./mrkdwn.ts";
 import { type ButtonValue, parseButtonValue, parseSlashText, type SlashCommand } from "./parse.ts";
@@ -178,7 +179,9 @@ async function lock(
     async (e): Promise<Outcome> =>
       e instanceof NotAcquiredError
         ? {
-          message: heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user])),
+          message: e.holder
+            ? heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user]))
+            : waitingLineMessage(env, e.line, who, await ctx.names(e.line.map((p) => p.user))),
           result: "held",
           env,
         }

@@ -3,7 +3,7 @@
  */
 import type { NotAcquiredError, NotHeldError } from "../core/errors.ts";
 import type { Held } from "../core/locker.ts";
-import type { LockKind, LockRecord } from "../core/model.ts";
+import type { LockKind, LockRecord, Place } from "../core/model.ts";
 import type { IdentityUnconfirmed, Names, SlackIdentity } from "./identity.ts";
 import {
   type Block,
@@ -119,7 +119,7 @@ export function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
 
 export function heldByMessage(
   env: string,
-  holder: NotAcquiredError["holder"],
+  holder: NonNullable<NotAcquiredError["holder"]>,
   who: SlackIdentity,
   names: Names = esc,
 ): SlackMessage {
@@ -129,6 +129,22 @@ export function heldByMessage(
   })\n>`;
   const text = `${head}${escCut(holder.slot.meta, MAX_BLOCK_TEXT - head.length)}`;
   const hint = `Nothing was changed. Try again when it is released (\`leases ${env}\` shows it).`;
+  return message("ephemeral", text, [section(text), context(hint), ...identityNote(who)]);
+}
+
+/** `/daplaya lock` on a free env that others wait in line for: nobody overtakes the line. */
+export function waitingLineMessage(
+  env: string,
+  line: Place[],
+  who: SlackIdentity,
+  names: Names = esc,
+): SlackMessage {
+  const first = line[0];
+  const text = `:hourglass: *${env}* is free, but ${line.length} wait${
+    line.length === 1 ? "s" : ""
+  } in line for it, first *${names(first?.user ?? "")}* (since ${slackDate(first?.since ?? 0)})`;
+  const hint =
+    `Nothing was changed. Waiters are served in order (\`leases ${env}\` shows the line).`;
   return message("ephemeral", text, [section(text), context(hint), ...identityNote(who)]);
 }
 

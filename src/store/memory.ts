@@ -4,10 +4,14 @@ import type {
   Check,
   GrantRequest,
   GrantResult,
+  JoinRequest,
+  LeaveRequest,
+  LineResult,
   LockStore,
   RefreshRequest,
   ReleaseRequest,
   ReleaseResult,
+  RenewPlaceRequest,
   RenewRequest,
   RenewResult,
 } from "../core/store.ts";
@@ -47,9 +51,13 @@ export class MemoryStore implements LockStore {
             ? uber?.rvn === uberSup.rvn
             : uber === undefined || sameUser(uber.user, req.record.user);
         }
-        if (!ownOk || !uberOk || !(current.fence < req.record.fence)) return false;
+        const line = current.line ?? [];
+        const lineOk = req.kind === "uberlock" ||
+          (req.place === undefined ? line.length === 0 : line[0]?.pid === req.place);
+        if (!ownOk || !uberOk || !lineOk || !(current.fence < req.record.fence)) return false;
         const r = req.record;
         const next: Guard = structuredClone(current);
+        if (req.kind === "regular" && req.place !== undefined) next.line = line.slice(1);
         for (const sup of req.supersede) {
           delete next[sup.kind];
           this.#end(sup.id, r.createdAt, { supersededBy: r.id });
@@ -130,9 +138,46 @@ export class MemoryStore implements LockStore {
     );
   }
 
+  join(req: JoinRequest): Promise<LineResult> {
+    this.requests++;
+    const guard = this.#guards.get(req.env);
+    const line = guard?.line ?? [];
+    if (!guard || line.some((p) => p.pid === req.place.pid)) {
+      return ok({ ok: false, guard: this.#current(req.env) });
+    }
+    guard.line = [...line, structuredClone(req.place)];
+    return ok({ ok: true, guard: this.#current(req.env) });
+  }
+
+  renewPlace(req: RenewPlaceRequest): Promise<LineResult> {
+    this.requests++;
+    const place = this.#guards.get(req.env)?.line?.[req.index];
+    if (place?.pid !== req.pid) return ok({ ok: false, guard: this.#current(req.env) });
+    Object.assign(place, { rvn: req.rvn, renewedAt: req.now });
+    return ok({ ok: true, guard: this.#current(req.env) });
+  }
+
+  leave(req: LeaveRequest): Promise<LineResult> {
+    this.requests++;
+    const guard = this.#guards.get(req.env);
+    const line = guard?.line ?? [];
+    const found = req.places.every(({ pid, index, rvn }) =>
+      line[index]?.pid === pid && (rvn === undefined || line[index].rvn === rvn)
+    );
+    if (!guard || !found) return ok({ ok: false, guard: this.#current(req.env) });
+    const gone = new Set(req.places.map((p) => p.index));
+    guard.line = line.filter((_, i) => !gone.has(i));
+    return ok({ ok: true, guard: this.#current(req.env) });
+  }
+
   guard(env: string): Promise<Guard | null> {
     this.requests++;
     return ok(this.#current(env));
+  }
+
+  guards(envs: string[]): Promise<Guard[]> {
+    this.requests++;
+    return ok(envs.flatMap((env) => this.#current(env) ?? []));
   }
 
   record(id: string): Promise<LockRecord | null> {

@@ -261,16 +261,18 @@ Deno.test("CLI in-process: waiting prints the seed line at each attempt", async 
     // Attempts at 0 s, 5 s, 10 s each find alice and wait (5 s, 5 s, then the 2 s left);
     // the attempt at 12 s is the last one and answers with the error line.
     assert.deepEqual(lines.slice(0, -1), [
-      "Still locked at env PRODUCTION by alice (held for 0s; waited 0s)",
-      "Still locked at env PRODUCTION by alice (held for 5s; waited 5s)",
-      "Still locked at env PRODUCTION by alice (held for 10s; waited 10s)",
+      "Still locked at env PRODUCTION by alice (you are #1 in line, held for 0s; waited 0s)",
+      "Still locked at env PRODUCTION by alice (you are #1 in line, held for 5s; waited 5s)",
+      "Still locked at env PRODUCTION by alice (you are #1 in line, held for 10s; waited 10s)",
     ]);
     assert.equal(
       lines.at(-1)!,
       "daplaya: env PRODUCTION is held by alice (a lock, for 12s, meta: CLI); gave up after waiting 12s",
     );
     assert.equal(h.clock.monotonic() - start, 12_000);
-    assert.equal(h.store.requests - requests, 4, "one grant attempt per try");
+    // The grant at 0 s, its place in line, a renewal of the place at 5 s, 10 s and 12 s (each
+    // reads the lock back), and leaving the line when it gives up.
+    assert.equal(h.store.requests - requests, 6, "one request per try, plus joining and leaving");
   });
 
   await t.step("the default interval is 5s", async () => {
@@ -718,7 +720,7 @@ Deno.test("CLI in-process: output for people", async (t) => {
     assert.equal(r.code, 3);
     assert.equal(
       r.stderr.split("\n")[1],
-      "Still locked at env STAGING by bob (its lease ran out 4m8s ago; taking over in 29m55s once it is safe; waited 5s)",
+      "Still locked at env STAGING by bob (you are #1 in line, its lease ran out 4m8s ago; taking over in 29m55s once it is safe; waited 5s)",
     );
   });
 });

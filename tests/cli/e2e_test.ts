@@ -58,7 +58,7 @@ Deno.test("CLI end to end against DynamoDB Local", async (t) => {
         for (const line of lines.slice(0, -1)) {
           assert.match(
             line,
-            /^Still locked at env PRODUCTION by alice@example\.com \(held for \d+s; waited \d+s\)$/,
+            /^Still locked at env PRODUCTION by alice@example\.com \(you are #1 in line, held for \d+s; waited \d+s\)$/,
           );
         }
         assert.match(

@@ -59,6 +59,9 @@ async function until(fn: () => boolean | Promise<boolean>, ms: number, what: str
 }
 
 const transactions = (p: FaultProxy) => p.log.filter((e) => e.operation === "TransactWriteItems");
+/** Every write: grants and releases (transactions) and changes to the line (UpdateItem). */
+const writes = (p: FaultProxy) =>
+  p.log.filter((e) => e.operation === "TransactWriteItems" || e.operation === "UpdateItem");
 
 Deno.test("faults between the CLI and DynamoDB", async (t) => {
   const ddb = await startDynamoLocal();
@@ -354,11 +357,14 @@ Deno.test("faults between the CLI and DynamoDB", async (t) => {
           "--interval",
           "1s",
         ], env);
-        await until(() => transactions(p).length >= 2, 60_000, "the waiter's first attempt");
-        p.setRandom((op) => op === "TransactWriteItems" ? throttle : { kind: "pass" });
-        // Two whole attempts of the waiter throttled (4 SDK attempts each).
+        // The waiter's first attempt, then its place in line (an UpdateItem it renews).
+        await until(() => writes(p).length >= 3, 60_000, "the waiter's place in line");
+        p.setRandom((op) =>
+          op === "TransactWriteItems" || op === "UpdateItem" ? throttle : { kind: "pass" }
+        );
+        // Two whole renewals of the waiter throttled (4 SDK attempts each).
         await until(
-          () => transactions(p).filter((e) => e.fault === "error").length >= 8,
+          () => writes(p).filter((e) => e.fault === "error").length >= 8,
           60_000,
           "throttled attempts",
         );
@@ -374,7 +380,7 @@ Deno.test("faults between the CLI and DynamoDB", async (t) => {
         for (const line of lines) {
           assert.match(
             line,
-            /^(Still locked at env WAITING by holder \(|daplaya: DynamoDB is throttling requests to table DaPlayaLocks \(ProvisionedThroughputExceededException\), still after retries; trying again in 1s$)/,
+            /^(Still locked at env WAITING by holder \(you are #1 in line, |daplaya: DynamoDB is throttling requests to table DaPlayaLocks \(ProvisionedThroughputExceededException\), still after retries; trying again in 1s$)/,
           );
         }
         const active = (await records("WAITING")).filter((x) => x.active);
@@ -763,7 +769,11 @@ Deno.test("faults between the CLI and DynamoDB", async (t) => {
     for (const r of reports) {
       assert.ok([0, 1, 3, 4].includes(r.code), `${r.op} exit ${r.code}: ${r.stderr}`);
       for (const line of r.stderr.split("\n").filter(Boolean)) {
-        assert.match(line, /^(daplaya: |Still locked at env SOAK by w\d \()/, r.stderr);
+        assert.match(
+          line,
+          /^(daplaya: |Still locked at env SOAK by w\d \(you are #\d in line, |Still waiting at env SOAK: w\d is next \(you are #\d in line; )/,
+          r.stderr,
+        );
       }
       if (r.code !== 0) assert.doesNotMatch(r.stderr, /^\s+at /m);
     }

@@ -190,7 +190,7 @@ Deno.test("run under the lock, with real processes", async (t) => {
         assert.equal(r.code, 0, r.stderr);
         assert.match(
           r.stderr,
-          /^Still locked at env CRASH by holder \(held for \d+s; waited 0s\)\n/,
+          /^Still locked at env CRASH by holder \(you are #1 in line, held for \d+s; waited 0s\)\n/,
         );
         // Lease 10s + interval 1s, plus room for requests on a loaded machine: bounded by the
         // lease, not by the waiter's 2m timeout.

@@ -4,8 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { ManualClock } from "../support/manual_clock.ts";
-import { NewEnvError, NotAcquiredError, NotHeldError } from "../../src/core/errors.ts";
-import { Locker } from "../../src/core/locker.ts";
+import {
+  InterruptedError,
+  NewEnvError,
+  NotAcquiredError,
+  NotHeldError,
+} from "../../src/core/errors.ts";
+import { type AcquireOptions, Locker, type Waiting } from "../../src/core/locker.ts";
+import type { Place } from "../../src/core/model.ts";
+import { SteppedClock } from "../support/stepped_clock.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { LockStore } from "../../src/core/store.ts";
@@ -401,6 +408,272 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     assert.equal((await locker.history("PAGES", 150)).length, 150);
     store.close();
   });
+
+  /** A fresh store whose clock moves only when the case says so (for waiting acquires). */
+  const freshStepped = async () => {
+    const store = await makeStore(`Locks${++n}`);
+    await store.init();
+    const clock = new SteppedClock();
+    return { store, clock, locker: new Locker(store, clock, clock.sleep) };
+  };
+  const waiting = (env: string, user: string, extra: Partial<AcquireOptions> = {}) =>
+    acquireOptions(env, user, { timeoutMs: 600_000, intervalMs: 1000, ...extra });
+  const users = async (store: LockStore, env: string) =>
+    ((await store.guard(env))?.line ?? []).map((p) => p.user);
+  const place = (user: string, now: number, extra: Partial<Place> = {}): Place => ({
+    pid: crypto.randomUUID(),
+    user,
+    meta: "CLI",
+    since: now,
+    renewedAt: now,
+    rvn: crypto.randomUUID(),
+    leaseMs: 3000,
+    ...extra,
+  });
+  const releaseAll = (locker: Locker, env: string, user: string) =>
+    locker.release({ env, user, onlyUberlock: false, force: false });
+
+  await t.step("the line: joins keep their order; a place is never taken twice", async () => {
+    const { store, clock, locker } = await fresh();
+    const now = clock.now();
+    assert.deepEqual(await store.join({ env: "LINE", place: place("bob", now) }), {
+      ok: false,
+      guard: null,
+    });
+    await locker.acquire(acquireOptions("LINE", "alice"));
+    const bob = place("bob", now);
+    const carol = place("carol", now);
+    assert.equal((await store.join({ env: "LINE", place: bob })).ok, true);
+    const joined = await store.join({ env: "LINE", place: carol });
+    assert.deepEqual(joined.guard?.line?.map((p) => p.user), ["bob", "carol"]);
+    // The same place again (a retry after a lost answer) is refused and shows it once.
+    const again = await store.join({ env: "LINE", place: bob });
+    assert.equal(again.ok, false);
+    assert.deepEqual(again.guard?.line?.map((p) => p.pid), [bob.pid, carol.pid]);
+    // A renewal finds its place by index; a stale index is refused with the line as it is.
+    const renewed = await store.renewPlace({
+      env: "LINE",
+      pid: carol.pid,
+      index: 1,
+      rvn: "r2",
+      now: now + 1,
+    });
+    assert.equal(renewed.ok, true);
+    assert.deepEqual(renewed.guard?.line?.[1], { ...carol, rvn: "r2", renewedAt: now + 1 });
+    const stale = await store.renewPlace({ env: "LINE", pid: carol.pid, index: 0, rvn: "r3", now });
+    assert.equal(stale.ok, false);
+    assert.equal(stale.guard?.line?.[1].rvn, "r2");
+    // Leaving: only while the place is where it was said to be (and, if given, that version).
+    assert.equal(
+      (await store.leave({ env: "LINE", places: [{ pid: bob.pid, index: 0, rvn: "old" }] })).ok,
+      false,
+    );
+    const left = await store.leave({ env: "LINE", places: [{ pid: bob.pid, index: 0 }] });
+    assert.deepEqual(left.guard?.line?.map((p) => p.user), ["carol"]);
+    // Left, but the answer was lost: the retry is refused and shows the place gone.
+    const retried = await store.leave({ env: "LINE", places: [{ pid: bob.pid, index: 0 }] });
+    assert.equal(retried.ok, false);
+    assert.deepEqual(retried.guard?.line?.map((p) => p.user), ["carol"]);
+    // A place that left may join again, at the end.
+    assert.equal((await store.join({ env: "LINE", place: bob })).ok, true);
+    assert.deepEqual(await users(store, "LINE"), ["carol", "bob"]);
+    assert.deepEqual(
+      (await store.guards(["LINE", "NOPE"])).map((g) => [g.env, g.line?.length]),
+      [["LINE", 2]],
+    );
+    store.close();
+  });
+
+  await t.step(
+    "a regular grant goes to the first place only; an uberlock ignores the line",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      await locker.acquire(acquireOptions("TURN", "alice"));
+      const bob = place("bob", clock.now());
+      const carol = place("carol", clock.now());
+      await store.join({ env: "TURN", place: bob });
+      await store.join({ env: "TURN", place: carol });
+      await releaseAll(locker, "TURN", "alice");
+      // Free, but others wait: a newcomer and a --no-wait are refused, naming who waits.
+      await assert.rejects(locker.acquire(acquireOptions("TURN", "dave")), (e) => {
+        assert.ok(e instanceof NotAcquiredError);
+        assert.equal(e.holder, undefined);
+        assert.deepEqual(e.line.map((p) => p.user), ["bob", "carol"]);
+        assert.match(
+          e.message,
+          /env TURN is free but others were first: 2 wait in line, first bob/,
+        );
+        return true;
+      });
+      assert.deepEqual(await users(store, "TURN"), ["bob", "carol"]);
+      // Carol's place is not first: refused. Bob's is: granted, and his place is gone.
+      const grant = (user: string, pid: string) => {
+        const now = clock.now();
+        clock.advance(1);
+        return store.grant({
+          env: "TURN",
+          kind: "regular",
+          record: {
+            id: crypto.randomUUID(),
+            user,
+            env: "TURN",
+            createdAt: now,
+            updatedAt: now,
+            active: true,
+            uberlock: false,
+            meta: "CLI",
+            fence: now + 10,
+          },
+          rvn: crypto.randomUUID(),
+          supersede: [],
+          place: pid,
+          token: crypto.randomUUID(),
+        });
+      };
+      assert.equal((await grant("carol", carol.pid)).granted, false);
+      assert.equal((await grant("bob", bob.pid)).granted, true);
+      assert.deepEqual(await users(store, "TURN"), ["carol"]);
+      // Break-glass: an uberlock is granted with the line untouched.
+      const uber = await locker.acquire(acquireOptions("TURN", "ops", { kind: "uberlock" }));
+      assert.equal(uber.record.uberlock, true);
+      assert.deepEqual(await users(store, "TURN"), ["carol"]);
+      store.close();
+    },
+  );
+
+  await t.step("waiters are granted in the order they joined, within one interval", async () => {
+    const { store, clock, locker } = await freshStepped();
+    await locker.acquire(acquireOptions("ORDER", "alice"));
+    const seen: string[] = [];
+    const onWait = (w: Waiting) => seen.push(`${w.position}:${w.holder?.user ?? "-"}`);
+    const bob = locker.acquire(waiting("ORDER", "bob", { onWait }));
+    await clock.sleeping(1);
+    const carol = locker.acquire(waiting("ORDER", "carol"));
+    await clock.sleeping(2);
+    const dave = locker.acquire(waiting("ORDER", "dave"));
+    await clock.sleeping(3);
+    assert.deepEqual(await users(store, "ORDER"), ["bob", "carol", "dave"]);
+    assert.deepEqual(seen, ["1:alice"]);
+    // Each waiter costs one request per interval while it waits.
+    const before = store.requests;
+    await clock.advance(1000, 1000);
+    await clock.sleeping(3);
+    assert.equal(store.requests - before, 3);
+    await releaseAll(locker, "ORDER", "alice");
+    // A newcomer, even a single attempt right now, does not overtake.
+    await assert.rejects(locker.acquire(acquireOptions("ORDER", "eve")), NotAcquiredError);
+    await clock.advance(1000, 1000);
+    const bobHeld = await bob;
+    await clock.sleeping(2);
+    assert.equal(bobHeld.record.user, "bob");
+    assert.deepEqual(await users(store, "ORDER"), ["carol", "dave"]);
+    await locker.releaseHeld(bobHeld);
+    await clock.advance(1000, 1000);
+    assert.equal((await carol).record.user, "carol");
+    await clock.sleeping(1);
+    await releaseAll(locker, "ORDER", "carol");
+    await clock.advance(1000, 1000);
+    assert.equal((await dave).record.user, "dave");
+    assert.deepEqual(await users(store, "ORDER"), []);
+    store.close();
+  });
+
+  await t.step("a waiter that stops (signal, timeout) leaves the line", async () => {
+    const { store, clock, locker } = await freshStepped();
+    await locker.acquire(acquireOptions("LEAVE", "alice"));
+    const stop = new AbortController();
+    const bob = locker.acquire(waiting("LEAVE", "bob", { signal: stop.signal }));
+    await clock.sleeping(1);
+    const carol = locker.acquire(waiting("LEAVE", "carol", { timeoutMs: 2500 }));
+    await clock.sleeping(2);
+    assert.deepEqual(await users(store, "LEAVE"), ["bob", "carol"]);
+    stop.abort(143);
+    await assert.rejects(bob, (e) => e instanceof InterruptedError && e.exitCode === 143);
+    assert.deepEqual(await users(store, "LEAVE"), ["carol"]);
+    const gaveUp = assert.rejects(carol, /held by alice .*gave up after waiting 2500ms/);
+    await clock.advance(3000, 500);
+    await gaveUp;
+    assert.deepEqual(await users(store, "LEAVE"), []);
+    store.close();
+  });
+
+  await t.step("a dead waiter's place lapses after its place lease, a live one never", async () => {
+    const { store, clock, locker } = await freshStepped();
+    await locker.acquire(acquireOptions("DEAD", "alice"));
+    // Two places whose waiters are gone (SIGKILL): one stays as it was; the other is renewed
+    // by the test every second, like a live waiter, until it stops at 10 s.
+    const dead = place("dead", clock.now());
+    const live = place("live", clock.now());
+    await store.join({ env: "DEAD", place: dead });
+    await store.join({ env: "DEAD", place: live });
+    const bob = locker.acquire(waiting("DEAD", "bob"));
+    await clock.sleeping(1);
+    await releaseAll(locker, "DEAD", "alice");
+    const renewLive = async () => {
+      const line = (await store.guard("DEAD"))?.line ?? [];
+      const index = line.findIndex((p) => p.pid === live.pid);
+      if (index >= 0) {
+        await store.renewPlace({
+          env: "DEAD",
+          pid: live.pid,
+          index,
+          rvn: crypto.randomUUID(),
+          now: clock.now(),
+        });
+      }
+    };
+    for (let s = 1; s <= 10; s++) {
+      await renewLive();
+      await clock.advance(1000, 1000);
+      await clock.sleeping(1);
+      // The dead place is gone after its 3 s place lease; the live one is still ahead of bob.
+      assert.deepEqual(
+        await users(store, "DEAD"),
+        s < 3 ? ["dead", "live", "bob"] : ["live", "bob"],
+      );
+    }
+    // The live waiter dies too: bob is granted once its place lapses.
+    for (let s = 0; s < 5; s++) await clock.advance(1000, 1000);
+    assert.equal((await bob).record.user, "bob");
+    assert.deepEqual(await users(store, "DEAD"), []);
+    store.close();
+  });
+
+  await t.step(
+    "a single attempt passes only places whose own renewal time is long past",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      await locker.acquire(acquireOptions("STALE", "alice"));
+      const gone = place("gone", clock.now() - 11 * 60_000, {
+        renewedAt: clock.now() - 11 * 60_000,
+      });
+      await store.join({ env: "STALE", place: gone });
+      await releaseAll(locker, "STALE", "alice");
+      assert.equal((await locker.acquire(acquireOptions("STALE", "bob"))).record.user, "bob");
+      assert.deepEqual(await users(store, "STALE"), []);
+      store.close();
+    },
+  );
+
+  await t.step(
+    "uberlock goes past the line; the holder re-locks at once; waiters keep their turn",
+    async () => {
+      const { store, clock, locker } = await freshStepped();
+      await locker.acquire(acquireOptions("BREAK", "alice"));
+      const bob = locker.acquire(waiting("BREAK", "bob"));
+      await clock.sleeping(1);
+      assert.equal((await locker.acquire(acquireOptions("BREAK", "alice"))).refreshed, true);
+      const uber = await locker.acquire(acquireOptions("BREAK", "ops", { kind: "uberlock" }));
+      await releaseAll(locker, "BREAK", "alice");
+      await clock.advance(3000, 1000);
+      await clock.sleeping(1);
+      assert.deepEqual(await users(store, "BREAK"), ["bob"]);
+      await locker.releaseHeld(uber);
+      await clock.advance(1000, 1000);
+      assert.equal((await bob).record.user, "bob");
+      store.close();
+    },
+  );
 
   await t.step(
     "a lease that ran out is superseded in the same request that grants the next",

@@ -44,6 +44,20 @@ export class SteppedClock implements Clock {
     }
   }
 
+  /**
+   * Resolves once `n` sleepers wait (each loop under test is parked in its sleep), polling in
+   * real time: the code under test may be waiting for a real server's answer meanwhile.
+   */
+  async sleeping(n: number, timeoutMs = 20_000): Promise<void> {
+    const start = Date.now();
+    while (this.#sleepers.size < n) {
+      if (Date.now() - start > timeoutMs) {
+        throw new Error(`${this.#sleepers.size} sleepers after ${timeoutMs} ms, expected ${n}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
   /** The machine sleeps: the wall clock moves on, the monotonic clock stands still. */
   suspend(ms: number): void {
     this.wall += ms;

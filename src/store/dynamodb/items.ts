@@ -3,7 +3,7 @@
  * attributes keep their names and types; an env's guard item is `guard#<ENV>`.
  */
 import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import type { Guard, LockRecord, Slot } from "../../core/model.ts";
+import type { Guard, LockRecord, Place, Slot } from "../../core/model.ts";
 
 /** History of one env, newest first: `env` + `createdAt`. Guard items have no `env`. */
 export const HISTORY_INDEX = "env-createdAt";
@@ -83,6 +83,19 @@ export function slotItem(slot: Slot): Item {
   return item;
 }
 
+/** A place in an env's line (`line`, a list in the guard; `linePids` holds the same pids). */
+export function placeItem(p: Place): Item {
+  return {
+    pid: s(p.pid),
+    user: s(p.user),
+    meta: s(p.meta),
+    since: n(p.since),
+    renewedAt: n(p.renewedAt),
+    rvn: s(p.rvn),
+    leaseMs: n(p.leaseMs),
+  };
+}
+
 const str = (v: AttributeValue | undefined): string | undefined => v?.S;
 const num = (v: AttributeValue | undefined): number | undefined =>
   v?.N === undefined ? undefined : Number(v.N);
@@ -136,6 +149,22 @@ function parseSlot(v: AttributeValue | undefined): Slot | undefined {
   return slot;
 }
 
+function parsePlace(v: AttributeValue): Place[] {
+  const m = v.M;
+  const pid = str(m?.pid);
+  const rvn = str(m?.rvn);
+  if (!m || !pid || !rvn) return [];
+  return [{
+    pid,
+    user: str(m.user) ?? "",
+    meta: str(m.meta) ?? "",
+    since: num(m.since) ?? 0,
+    renewedAt: num(m.renewedAt) ?? 0,
+    rvn,
+    leaseMs: num(m.leaseMs) ?? 0,
+  }];
+}
+
 export function parseGuard(item: Item): Guard {
   const guard: Guard = {
     env: str(item.guardEnv) ?? str(item.id)!.slice(GUARD_PREFIX.length),
@@ -145,5 +174,10 @@ export function parseGuard(item: Item): Guard {
   const uberlock = parseSlot(item.uberlock);
   if (regular) guard.regular = regular;
   if (uberlock) guard.uberlock = uberlock;
+  // Places keep their index: a place edited into another shape still takes up its position.
+  const line = (item.line?.L ?? []).map((v) =>
+    parsePlace(v)[0] ?? { pid: "", user: "", meta: "", since: 0, renewedAt: 0, rvn: "", leaseMs: 0 }
+  );
+  if (line.length > 0) guard.line = line;
   return guard;
 }

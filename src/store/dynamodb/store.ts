@@ -9,6 +9,8 @@ import {
   ScanCommand,
   type TransactWriteItem,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import { FailureError, UnavailableError } from "../../core/errors.ts";
@@ -18,10 +20,14 @@ import type {
   DiagnoseOptions,
   GrantRequest,
   GrantResult,
+  JoinRequest,
+  LeaveRequest,
+  LineResult,
   LockStore,
   RefreshRequest,
   ReleaseRequest,
   ReleaseResult,
+  RenewPlaceRequest,
   RenewRequest,
   RenewResult,
   StoreConfig,
@@ -38,6 +44,7 @@ import {
   n,
   parseGuard,
   parseRecord,
+  placeItem,
   recordItem,
   s,
   slotItem,
@@ -150,13 +157,25 @@ export class DynamoStore implements LockStore {
         values[":userKey"] = s(r.user.toLowerCase());
       }
     }
+    let deletes = "";
+    if (req.kind === "regular") {
+      // Nobody overtakes the line: granted only while it is empty or starts with our place.
+      if (req.place === undefined) conditions.push("attribute_not_exists(line[0])");
+      else {
+        conditions.push("line[0].pid = :place");
+        values[":place"] = s(req.place);
+        values[":places"] = { SS: [req.place] };
+        removes.push("line[0]");
+        deletes = " DELETE linePids :places";
+      }
+    }
     const items: TransactWriteItem[] = [
       {
         Update: {
           TableName: this.#table,
           Key: guardKey(req.env),
           UpdateExpression: `SET #own = :slot, fence = :fence, guardEnv = :env, itemType = :type` +
-            (removes.length ? ` REMOVE ${removes.join(", ")}` : ""),
+            (removes.length ? ` REMOVE ${removes.join(", ")}` : "") + deletes,
           ConditionExpression: conditions.join(" AND "),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -301,6 +320,89 @@ export class DynamoStore implements LockStore {
       ...req.targets.map((t) => endRecord(this.#table, t.id, req.now, ended)),
     ], req.token);
     return failed === undefined ? { released: true } : { released: false, guard: failed };
+  }
+
+  join(req: JoinRequest): Promise<LineResult> {
+    // `linePids` mirrors the pids in `line`: a join retried after a lost answer finds its
+    // place taken instead of taking a second one.
+    return this.#updateLine(req.env, {
+      UpdateExpression: "SET line = list_append(if_not_exists(line, :empty), :place) " +
+        "ADD linePids :pids",
+      ConditionExpression: "attribute_exists(fence) AND NOT contains(linePids, :pid)",
+      ExpressionAttributeValues: {
+        ":empty": { L: [] },
+        ":place": { L: [{ M: placeItem(req.place) }] },
+        ":pids": { SS: [req.place.pid] },
+        ":pid": s(req.place.pid),
+      },
+    });
+  }
+
+  renewPlace(req: RenewPlaceRequest): Promise<LineResult> {
+    const at = `line[${req.index}]`;
+    return this.#updateLine(req.env, {
+      UpdateExpression: `SET ${at}.rvn = :rvn, ${at}.renewedAt = :now`,
+      ConditionExpression: `${at}.pid = :pid`,
+      ExpressionAttributeValues: { ":rvn": s(req.rvn), ":now": n(req.now), ":pid": s(req.pid) },
+    });
+  }
+
+  leave(req: LeaveRequest): Promise<LineResult> {
+    const values: Item = { ":pids": { SS: req.places.map((p) => p.pid) } };
+    const conditions = req.places.map((p, i) => {
+      values[`:pid${i}`] = s(p.pid);
+      if (p.rvn === undefined) return `line[${p.index}].pid = :pid${i}`;
+      values[`:rvn${i}`] = s(p.rvn);
+      return `line[${p.index}].pid = :pid${i} AND line[${p.index}].rvn = :rvn${i}`;
+    });
+    return this.#updateLine(req.env, {
+      UpdateExpression: `REMOVE ${req.places.map((p) => `line[${p.index}]`).join(", ")} ` +
+        "DELETE linePids :pids",
+      ConditionExpression: conditions.join(" AND "),
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  /**
+   * One conditional UpdateItem of an env's guard that returns it either way: after the change,
+   * or as it was when the condition failed. Not a transaction: it touches only the guard, and
+   * each change to the line is safe to repeat (see LineResult).
+   */
+  async #updateLine(
+    env: string,
+    input: Omit<UpdateItemCommandInput, "TableName" | "Key">,
+  ): Promise<LineResult> {
+    try {
+      const out = await this.#send(
+        "UpdateItem",
+        () =>
+          this.#client.send(
+            new UpdateItemCommand({
+              TableName: this.#table,
+              Key: guardKey(env),
+              ...input,
+              ReturnValues: "ALL_NEW",
+              ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            }),
+          ),
+        "ConditionalCheckFailedException",
+      );
+      return { ok: true, guard: out.Attributes ? parseGuard(out.Attributes) : null };
+    } catch (e) {
+      if ((e as Error).name !== "ConditionalCheckFailedException") throw e;
+      const item = (e as { Item?: Item }).Item;
+      return { ok: false, guard: item ? parseGuard(item) : null };
+    }
+  }
+
+  async guards(envs: string[]): Promise<Guard[]> {
+    // GetItem, a few at a time: BatchGetItem would need one more action in every IAM policy.
+    const guards: Guard[] = [];
+    for (let i = 0; i < envs.length; i += 8) {
+      const batch = await Promise.all(envs.slice(i, i + 8).map((env) => this.guard(env)));
+      guards.push(...batch.flatMap((g) => g ?? []));
+    }
+    return guards;
   }
 
   async guard(env: string): Promise<Guard | null> {

@@ -1,6 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { NotAcquiredError, UsageError } from "../core/errors.ts";
-import type { AcquireOptions, Waiting } from "../core/locker.ts";
+import type { AcquireOptions, Waiter, Waiting } from "../core/locker.ts";
 import { recordOf } from "../core/model.ts";
 import { parseEnv, parseMeta } from "../core/parse.ts";
 import { formatAge, formatDuration } from "../core/text.ts";
@@ -131,7 +131,7 @@ export function refusal(env: string, e: NotAcquiredError) {
   return {
     acquired: false,
     heldBy: e.holder ? recordOf(env, e.holder.kind, e.holder.slot) : null,
-    waiting: e.line.map((p, i) => ({
+    waiting: e.line.map((p, i): Waiter => ({
       env,
       user: p.user,
       position: i + 1,

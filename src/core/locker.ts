@@ -102,6 +102,17 @@ export interface ReleaseOptions {
   id?: string;
 }
 
+/** A place in an env's line as `locks --json` shows it (`waiting`). */
+export interface Waiter {
+  env: string;
+  user: string;
+  /** 1 = next. */
+  position: number;
+  /** Epoch ms when the place was taken (the waiter's clock). */
+  since: number;
+  meta: string;
+}
+
 /** What a waiting acquire sees before each wait. */
 export interface Waiting {
   /** Who holds the env, when someone does (else we wait only for places ahead of ours). */
@@ -598,6 +609,26 @@ export class Locker {
   async list(env?: string): Promise<LockRecord[]> {
     const locks = await this.store.active(env);
     return locks.sort((a, b) => a.env.localeCompare(b.env) || a.createdAt - b.createdAt);
+  }
+
+  /**
+   * Who waits in line, by env then place (1 = next): one env's line, or every env's (the envs
+   * known to the table). Strongly consistent, like the lock decision.
+   */
+  async waiting(env?: string): Promise<Waiter[]> {
+    const envs = env !== undefined ? [env] : await this.store.envs();
+    const guards = await this.store.guards(envs);
+    return guards
+      .sort((a, b) => a.env.localeCompare(b.env))
+      .flatMap((g) =>
+        (g.line ?? []).map((p, i) => ({
+          env: g.env,
+          user: p.user,
+          position: i + 1,
+          since: p.since,
+          meta: p.meta,
+        }))
+      );
   }
 
   /** One lock's record, active or ended (null: no such lock). */

@@ -287,6 +287,13 @@ export class Locker {
           continue;
         }
         if (request === "renew" || request === "join") {
+          if (request === "renew" && !seat!.joined) {
+            o.onNote?.(
+              `lost its place in the line of env ${o.env} (not renewed within ${
+                formatAge(placeLeaseMs(o.intervalMs))
+              }); joining again at the end`,
+            );
+          }
           // A waiter's heartbeat: decide again on the guard it returned.
           known = result.guard;
           this.#observe(known, seen);

@@ -597,6 +597,34 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     store.close();
   });
 
+  await t.step("a waiter whose place was removed joins again at the end, and says so", async () => {
+    const { store, clock, locker } = await freshStepped();
+    await locker.acquire(acquireOptions("AGAIN", "alice"));
+    const notes: string[] = [];
+    const bob = locker.acquire(waiting("AGAIN", "bob", { onNote: (n) => notes.push(n) }));
+    await clock.sleeping(1);
+    const carol = locker.acquire(waiting("AGAIN", "carol", { timeoutMs: 5000 }));
+    await clock.sleeping(2);
+    const line = (await store.guard("AGAIN"))?.line ?? [];
+    assert.equal(
+      (await store.leave({ env: "AGAIN", places: [{ pid: line[0].pid, index: 0 }] })).ok,
+      true,
+    );
+    await clock.advance(1000, 1000);
+    await clock.sleeping(2);
+    assert.deepEqual(await users(store, "AGAIN"), ["carol", "bob"]);
+    assert.deepEqual(notes, [
+      "lost its place in the line of env AGAIN (not renewed within 3s); joining again at the end",
+    ]);
+    const done = Promise.allSettled([bob, carol]);
+    await clock.advance(600_000, 60_000);
+    const [b, c] = await done;
+    assert.equal(b.status, "rejected");
+    assert.equal(c.status, "rejected");
+    assert.deepEqual(await users(store, "AGAIN"), []);
+    store.close();
+  });
+
   await t.step("a dead waiter's place lapses after its place lease, a live one never", async () => {
     const { store, clock, locker } = await freshStepped();
     await locker.acquire(acquireOptions("DEAD", "alice"));

@@ -12,11 +12,18 @@
 // 3. DynamoDB requests per command, counted by an HTTP proxy in front of DynamoDB Local
 //    (scripts/dev/fault_proxy.ts logs each request's operation). Targets: an uncontended
 //    lock = 1 request, a release <= 2; the first lock of a new env <= 4 (its typo check).
+// 4. A line of LINE_WAITERS waiters: one holder, then LINE_WAITERS `daplaya lock --interval 1s`
+//    processes that wait, each as its own user, through a counting proxy only they use. Once all
+//    are in the env's line, the requests they send in LINE_WINDOW_MS. Target: <= 1.1 per waiter
+//    per interval (<= 66 a minute). Then the holder releases, and each new holder in turn: a
+//    handoff runs from the last guard read showing the old holder to the first showing the next
+//    (reads every 25 ms), each release after a random pause of up to an interval. Targets: max
+//    <= interval + 0.5 s; grant order = the line's order.
 //
 // Prints a markdown table (what, measured, target, ok) and exits 1 when a target is missed.
 
 import { daplayaCommand, denoRun, ROOT } from "./dev/daplaya.ts";
-import { localEnv, startDynamoLocal } from "./dev/dynamodb_local.ts";
+import { localEnv, localStore, startDynamoLocal } from "./dev/dynamodb_local.ts";
 import { startFaultProxy } from "./dev/fault_proxy.ts";
 import { daplayaWithoutSdk, loadedPoison, poisonedImportMap } from "./dev/no_sdk.ts";
 
@@ -25,6 +32,9 @@ const STARTUP_RUNS = 15;
 const ROUND_TRIP_RUNS = 7;
 const WARMUP = 2;
 const TABLE = "DaPlayaLocks";
+const LINE_WAITERS = 10;
+const LINE_INTERVAL_MS = 1000;
+const LINE_WINDOW_MS = 20_000;
 
 interface Row {
   what: string;
@@ -273,6 +283,114 @@ async function requestCounts(rows: Row[], endpoint: string): Promise<void> {
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Calls `get` every 25 ms until it returns a value; throws after `ms`. */
+async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await get();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+async function line(rows: Row[], endpoint: string): Promise<void> {
+  const env = "BENCH-LINE";
+  const store = localStore(endpoint);
+  const proxy = await startFaultProxy(endpoint);
+  const waiters: Deno.ChildProcess[] = [];
+  // The holders lock and release directly, so the proxy sees only the waiters.
+  const direct = (...args: string[]) => daplayaCommand(args, localEnv(endpoint));
+  try {
+    let holder = "holder@example.com";
+    check(await timed(direct("lock", "--env", env, "--user", holder, "--new-env")), "lock");
+    for (let i = 1; i <= LINE_WAITERS; i++) {
+      const user = `waiter-${String(i).padStart(2, "0")}@example.com`;
+      const args = ["lock", "--env", env, "--user", user, "--interval", `${LINE_INTERVAL_MS}ms`];
+      waiters.push(daplayaCommand(args, localEnv(proxy.url)).spawn());
+    }
+    const joined = await until("all waiters in line", async () => {
+      const places = (await store.guard(env))?.line ?? [];
+      return places.length === LINE_WAITERS ? places.map((p) => p.user) : undefined;
+    });
+
+    proxy.clear();
+    const start = performance.now();
+    await sleep(LINE_WINDOW_MS);
+    const ops = proxy.log.map((e) => e.operation);
+    const perInterval = ops.length / LINE_WAITERS /
+      ((performance.now() - start) / LINE_INTERVAL_MS);
+    const kinds = Object.entries(Object.groupBy(ops, (op) => op))
+      .map(([op, xs]) => `${op} ${xs!.length}`).join(", ");
+
+    const grants: string[] = [];
+    const handoffs: number[] = [];
+    for (let i = 0; i < LINE_WAITERS; i++) {
+      // The waiters joined together, so they renew almost in step: releasing right after a grant
+      // would meet every next waiter at the same point of its interval. A random pause spreads it.
+      await sleep(Math.random() * LINE_INTERVAL_MS);
+      let lastOld = performance.now();
+      const release = timed(direct("release", "--env", env, "--user", holder));
+      const next = await until(`a grant after ${holder}'s release`, async () => {
+        const t = performance.now();
+        const user = (await store.guard(env))?.regular?.user;
+        if (user === holder) lastOld = t;
+        return user !== undefined && user !== holder ? user : undefined;
+      });
+      handoffs.push(performance.now() - lastOld);
+      check(await release, `release by ${holder}`);
+      grants.push(holder = next);
+    }
+    check(await timed(direct("release", "--env", env, "--user", holder)), "last release");
+    for (const out of await Promise.all(waiters.splice(0).map((c) => c.output()))) {
+      if (out.code !== 0) {
+        throw new Error(`a waiter exited ${out.code}: ${text.decode(out.stderr)}`);
+      }
+    }
+
+    const what = `a line of ${LINE_WAITERS} waiters (\`lock --interval 1s\`)`;
+    const max = Math.max(...handoffs);
+    const inOrder = grants.join() === joined.join();
+    rows.push({
+      what: `${what}: DynamoDB requests per waiter per minute, over ${LINE_WINDOW_MS / 1000} s`,
+      measured: `${(perInterval * 60_000 / LINE_INTERVAL_MS).toFixed(1)} (${kinds})`,
+      target: "<= 66",
+      ok: perInterval * 60_000 / LINE_INTERVAL_MS <= 66,
+    }, {
+      what: `${what}: DynamoDB requests per waiter per interval`,
+      measured: perInterval.toFixed(2),
+      target: "<= 1.1",
+      ok: perInterval <= 1.1,
+    }, {
+      what: `${what}: handoff, release to the next grant, median of ${LINE_WAITERS}`,
+      measured: ms(median(handoffs)),
+      target: "-",
+      ok: true,
+    }, {
+      what: `${what}: handoff, max of ${LINE_WAITERS}`,
+      measured: ms(max),
+      target: `<= ${LINE_INTERVAL_MS + 500} ms`,
+      ok: max <= LINE_INTERVAL_MS + 500,
+    }, {
+      what: `${what}: grant order = join order`,
+      measured: inOrder ? "same" : `joined ${joined.join(", ")}; granted ${grants.join(", ")}`,
+      target: "same",
+      ok: inOrder,
+    });
+  } finally {
+    for (const c of waiters) {
+      try {
+        c.kill("SIGTERM"); // a stopped waiter leaves the line
+      } catch { /* exited already */ }
+    }
+    await Promise.all(waiters.map((c) => c.output()));
+    await proxy.close();
+    store.close();
+  }
+}
+
 function table(rows: Row[]): string {
   const cells = rows.map((r) => [
     r.what,
@@ -299,6 +417,8 @@ async function main(): Promise<number> {
     await roundTrip(rows, ddb.endpoint);
     console.error("bench: request counts ...");
     await requestCounts(rows, ddb.endpoint);
+    console.error(`bench: a line of ${LINE_WAITERS} waiters ...`);
+    await line(rows, ddb.endpoint);
   } finally {
     await ddb.stop();
   }

@@ -1,5 +1,5 @@
 /** Output for people: one short line per result, tables for lists. JSON keeps every field. */
-import type { Held } from "../core/locker.ts";
+import type { Held, Waiter } from "../core/locker.ts";
 import type { LockRecord } from "../core/model.ts";
 import { formatAge, formatDuration, localTime, truncate } from "../core/text.ts";
 
@@ -26,18 +26,47 @@ export function releasedLine(r: LockRecord, verbose: boolean): string {
   return line;
 }
 
-/** Active locks: ENV, HOLDER, KIND, HELD FOR, LEASE, META (and FENCE, ID when verbose). */
-export function locksTable(locks: LockRecord[], now: number, verbose: boolean): string {
+/**
+ * Active locks: ENV, HOLDER, KIND, HELD FOR, LEASE, META (and FENCE, ID when verbose). Each
+ * env's line follows its last lock row, one row per waiter (`#1 bob`, `waiting`, how long it has
+ * waited); an env with waiters but no holder follows the locks, as `(free)` with its line.
+ */
+export function locksTable(
+  locks: LockRecord[],
+  now: number,
+  verbose: boolean,
+  waiting: Waiter[] = [],
+): string {
   const head = ["ENV", "HOLDER", "KIND", "HELD FOR", "LEASE", "META"];
-  const rows = locks.map((r) => [
-    r.env,
-    r.user || "(no user)",
-    r.uberlock ? "uberlock" : "lock",
-    formatAge(now - r.createdAt),
-    lease(r, now),
-    verbose ? r.meta : truncate(r.meta, META_WIDTH),
-    ...(verbose ? [String(r.fence), r.id] : []),
+  const cut = (meta: string) => verbose ? meta : truncate(meta, META_WIDTH);
+  const lines = Map.groupBy(waiting, (w) => w.env);
+  const lineRows = (env: string) =>
+    (lines.get(env) ?? []).map((w) => [
+      "",
+      `#${w.position} ${w.user || "(no user)"}`,
+      "waiting",
+      formatAge(now - w.since),
+      "-",
+      cut(w.meta),
+      ...(verbose ? ["-", "-"] : []),
+    ]);
+  const last = new Map(locks.map((r, i) => [r.env, i]));
+  const rows = locks.flatMap((r, i) => [
+    [
+      r.env,
+      r.user || "(no user)",
+      r.uberlock ? "uberlock" : "lock",
+      formatAge(now - r.createdAt),
+      lease(r, now),
+      cut(r.meta),
+      ...(verbose ? [String(r.fence), r.id] : []),
+    ],
+    ...(last.get(r.env) === i ? lineRows(r.env) : []),
   ]);
+  for (const env of lines.keys()) {
+    if (last.has(env)) continue;
+    rows.push([env, "(free)", "-", "-", "-", "", ...(verbose ? ["-", "-"] : [])], ...lineRows(env));
+  }
   return table(verbose ? [...head, "FENCE", "ID"] : head, rows);
 }
 

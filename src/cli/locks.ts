@@ -9,8 +9,10 @@ import { withLocker } from "./shared.ts";
 
 export function locksCommand(ctx: CliContext) {
   return (new Command("locks"))
-    .summary("list active locks, or one env's history")
-    .description("list active locks, or with --history the records of one env, newest first")
+    .summary("list locks and who waits, or one env's history")
+    .description(
+      "list active locks and, under each env's holder, who waits in line; or with --history the records of one env, newest first",
+    )
     .option("--env <env>", "only this environment")
     .option("--history", "released and expired records too (needs --env)")
     .option("--limit <n>", "at most this many history records, 1 to 1000 (default 20)")
@@ -18,7 +20,7 @@ export function locksCommand(ctx: CliContext) {
     .addHelpText(
       "after",
       examples(
-        ["active locks, all envs", "daplaya locks"],
+        ["active locks and their lines, all envs", "daplaya locks"],
         [
           "the last 50 records of production, newest first",
           "daplaya locks --env production --history --limit 50",
@@ -37,22 +39,23 @@ export function locksCommand(ctx: CliContext) {
       if (!/^\d+$/.test(opts.limit ?? "20") || limit < 1 || limit > 1000) {
         throw new UsageError(`invalid --limit ${opts.limit}: a whole number from 1 to 1000`);
       }
-      const locks = await withLocker(
+      if (opts.history) {
+        const records = await withLocker(ctx, g, (l) => l.history(env!, limit));
+        if (g.json) return ctx.stdout(json({ locks: records }));
+        if (records.length === 0) {
+          return ctx.stdout(`No locks recorded${env ? ` on env ${env}` : ""}\n`);
+        }
+        return ctx.stdout(historyTable(records, ctx.clock.now(), opts.verbose === true));
+      }
+      const [locks, waiting] = await withLocker(
         ctx,
         g,
-        (l) => opts.history ? l.history(env!, limit) : l.list(env),
+        (l) => Promise.all([l.list(env), l.waiting(env)]),
       );
-      if (g.json) return ctx.stdout(json({ locks }));
-      if (locks.length === 0) {
-        const where = env ? ` on env ${env}` : "";
-        return ctx.stdout(
-          opts.history ? `No locks recorded${where}\n` : `No active locks${where}\n`,
-        );
+      if (g.json) return ctx.stdout(json({ locks, waiting }));
+      if (locks.length === 0 && waiting.length === 0) {
+        return ctx.stdout(`No active locks${env ? ` on env ${env}` : ""}\n`);
       }
-      const now = ctx.clock.now();
-      const verbose = opts.verbose === true;
-      ctx.stdout(
-        opts.history ? historyTable(locks, now, verbose) : locksTable(locks, now, verbose),
-      );
+      ctx.stdout(locksTable(locks, ctx.clock.now(), opts.verbose === true, waiting));
     });
 }

@@ -28,10 +28,14 @@ export function statusCommand(ctx: CliContext) {
       const g = globals(cmd);
       const env = opts.env === undefined ? undefined : parseEnv(opts.env);
       const me = await resolveIdentity(opts.user, ctx);
-      const locks = await withLocker(ctx, g, (l) => l.list(env));
+      const [locks, waiting] = await withLocker(
+        ctx,
+        g,
+        (l) => Promise.all([l.list(env), l.waiting(env)]),
+      );
       const mine = locks.filter((r) => sameUser(r.user, me.user));
       const others = locks.filter((r) => !sameUser(r.user, me.user));
-      if (g.json) return ctx.stdout(json({ user: me.user, mine, others }));
+      if (g.json) return ctx.stdout(json({ user: me.user, mine, others, waiting }));
       const where = env ? ` on env ${env}` : "";
       const lines = [`You are ${me.user} (from ${me.source}).`];
       lines.push(
@@ -45,8 +49,9 @@ export function statusCommand(ctx: CliContext) {
         );
       } else if (mine.length === 0) lines.push(`Nothing is locked${where}.`);
       ctx.stdout(lines.join("\n") + "\n");
-      if (locks.length > 0) {
-        ctx.stdout("\n" + locksTable([...mine, ...others], ctx.clock.now(), opts.verbose === true));
+      if (locks.length > 0 || waiting.length > 0) {
+        const rows = [...mine, ...others];
+        ctx.stdout("\n" + locksTable(rows, ctx.clock.now(), opts.verbose === true, waiting));
       }
     });
 }

@@ -240,10 +240,12 @@ function lateOutcome(outcome: Outcome, what: string): Outcome {
 
 async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome> {
   try {
-    const locks = await ctx.within(ctx.locker.list(env));
-    const names = await ctx.names(locks.map((r) => r.user));
+    const [locks, waiting] = await ctx.within(
+      Promise.all([ctx.locker.list(env), ctx.locker.waiting(env)]),
+    );
+    const names = await ctx.names([...locks, ...waiting].map((r) => r.user));
     return {
-      message: leasesMessage(env, locks, names),
+      message: leasesMessage(env, locks, names, waiting),
       result: "listed",
       ...(env ? { env } : {}),
     };

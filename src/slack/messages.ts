@@ -2,7 +2,7 @@
  * The answers `/daplaya` gives, as Block Kit messages: built from what happened, with no I/O.
  */
 import type { NotAcquiredError, NotHeldError } from "../core/errors.ts";
-import type { Held } from "../core/locker.ts";
+import type { Held, Waiter } from "../core/locker.ts";
 import type { LockKind, LockRecord, Place } from "../core/model.ts";
 import type { IdentityUnconfirmed, Names, SlackIdentity } from "./identity.ts";
 import {
@@ -164,26 +164,47 @@ export function notHeldMessage(error: string, who: SlackIdentity): SlackMessage 
   return message("ephemeral", text, [section(text), ...identityNote(who)]);
 }
 
+/**
+ * `/daplaya leases`: the active locks, each env's line under its last holder (`↳ #1 *bob*
+ * waiting since …`); an env with waiters but no holder follows the locks, as free with its line.
+ */
 export function leasesMessage(
   env: string | undefined,
   locks: LockRecord[],
   names: Names = esc,
+  waiting: Waiter[] = [],
 ): SlackMessage {
   const where = env ? ` on *${env}*` : "";
-  if (locks.length === 0) {
+  if (locks.length === 0 && waiting.length === 0) {
     const text = `No active locks${where}`;
     return message("ephemeral", text, [section(text)]);
   }
-  const lines = locks.map((r) => {
+  const queues = Map.groupBy(waiting, (w) => w.env);
+  const lineOf = (name: string) =>
+    (queues.get(name) ?? []).map((w) =>
+      fit(
+        `      ↳ #${w.position} *${names(w.user)}* waiting since ${slackDate(w.since)} · meta: ${
+          escCut(w.meta, 300)
+        }`,
+        CHUNK,
+      )
+    );
+  const last = new Map(locks.map((r, i) => [r.env, i]));
+  const lines = locks.flatMap((r, i) => {
     const kind = r.uberlock ? ":rotating_light: uberlock" : ":lock: lock";
     const parts = [
       `*${r.env}* ${kind} by *${names(r.user)}* since ${slackDate(r.createdAt)}`,
       ...(r.expiresAt !== undefined ? [`lease until ${slackDate(r.expiresAt)}`] : []),
       `meta: ${escCut(r.meta, 300)}`,
     ];
-    return fit(`• ${parts.join(" · ")}`, CHUNK);
+    return [fit(`• ${parts.join(" · ")}`, CHUNK), ...(last.get(r.env) === i ? lineOf(r.env) : [])];
   });
-  const header = `Active locks${where}: ${locks.length}`;
+  for (const [free, queue] of queues) {
+    if (last.has(free)) continue;
+    lines.push(`• *${free}* is free · ${queue.length} waiting in line`, ...lineOf(free));
+  }
+  const inLine = waiting.length > 0 ? ` · waiting in line: ${waiting.length}` : "";
+  const header = `Active locks${where}: ${locks.length}${inLine}`;
   // Sections of at most CHUNK characters, and the whole message short enough for Slack.
   const blocks: Block[] = [section(header)];
   let total = header.length;
@@ -216,7 +237,7 @@ export function helpMessage(command: string, problem?: string): SlackMessage {
     `\`${c} lock &lt;ENV&gt; [META]\` take the lock on ENV (never waits: if someone holds it, you are told who)`,
     `\`${c} uberlock &lt;ENV&gt; [META]\` break-glass freeze: nobody else can take a new lock on ENV`,
     `\`${c} release &lt;ENV&gt;\` release your lock(s) on ENV`,
-    `\`${c} leases [ENV]\` list the active locks (also \`locks\`)`,
+    `\`${c} leases [ENV]\` list the active locks and who waits in line (also \`locks\`)`,
     `\`${c} help\` this help`,
     `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
     `A first lock on an env whose name is close to a known one (\`PRODUCTON\`) is refused as a likely typo: add \`--new-env\` after the env to start it anyway.`,

@@ -8,6 +8,7 @@ import type { StoreConfig } from "../../src/core/store.ts";
 import { runCli } from "../../src/cli/program.ts";
 import { SEED_ATTRIBUTES } from "../support/seed.ts";
 import { ManualClock } from "../support/manual_clock.ts";
+import { placeOf } from "../support/place.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 
 const INFO = { version: "9.8.7", target: "test-target", deno: "0.0.0" };
@@ -319,14 +320,14 @@ Deno.test("CLI in-process: --json documents", async (t) => {
   });
   await t.step("locks", async () => {
     const d = doc(await h.run(["locks", "--json"]));
-    assert.deepEqual(Object.keys(d), ["locks"]);
+    assert.deepEqual(Object.keys(d), ["locks", "waiting"]);
     assert.equal(d.locks.length, 2);
     d.locks.forEach(assertLockObject);
     assert.deepEqual(d.locks.map((l: { user: string }) => l.user).sort(), ["alice", "root"]);
     const one = doc(await h.run(["locks", "--env", "production", "--json"]));
     assert.equal(one.locks.length, 2);
     const none = doc(await h.run(["locks", "--env", "staging", "--json"]));
-    assert.deepEqual(none, { locks: [] });
+    assert.deepEqual(none, { locks: [], waiting: [] });
   });
   await t.step("release", async () => {
     const d = doc(await h.run(["release", "--env", "production", "--user", "alice", "--json"]));
@@ -722,6 +723,125 @@ Deno.test("CLI in-process: output for people", async (t) => {
       r.stderr.split("\n")[1],
       "Still locked at env STAGING by bob (you are #1 in line, its lease ran out 4m8s ago; taking over in 29m55s once it is safe; waited 5s)",
     );
+  });
+});
+
+Deno.test("CLI in-process: locks shows each env's line under its holder", async (t) => {
+  const h = harness();
+  const join = async (env: string, user: string, meta: string) =>
+    assert.equal((await h.store.join({ env, place: placeOf(user, meta, h.clock.now()) })).ok, true);
+  ok(await h.run(lockArgs("production", "alice@example.com", "--meta", "deploy v1.2.3")));
+  ok(await h.run(lockArgs("qa", "frank")));
+  // STAGING is free again but keeps its line (its first waiter takes it at its next try).
+  ok(await h.run(lockArgs("staging", "dave")));
+  ok(await h.run(["release", "--env", "staging", "--user", "dave"]));
+  h.clock.advance(60_000);
+  await join("PRODUCTION", "bob@example.com", "deploy v1.2.4");
+  await join("STAGING", "erin", "CLI");
+  h.clock.advance(60_000);
+  await join("PRODUCTION", "carol", "x".repeat(100));
+  h.clock.advance(5_000);
+
+  await t.step("the table: waiters under their env's holder, free envs after", async () => {
+    const r = ok(await h.run(["locks"]));
+    assert.equal(
+      r.stdout,
+      [
+        "ENV         HOLDER              KIND     HELD FOR  LEASE  META",
+        "PRODUCTION  alice@example.com   lock     2m5s      -      deploy v1.2.3",
+        "            #1 bob@example.com  waiting  1m5s      -      deploy v1.2.4",
+        `            #2 carol            waiting  5s        -      ${"x".repeat(37)}...`,
+        "QA          frank               lock     2m5s      -      CLI",
+        "STAGING     (free)              -        -         -",
+        "            #1 erin             waiting  1m5s      -      CLI",
+        "",
+      ].join("\n"),
+    );
+    const verbose = ok(await h.run(["locks", "--verbose", "--env", "production"]));
+    const lines = verbose.stdout.split("\n");
+    assert.match(lines[0], /^ENV +HOLDER +KIND +HELD FOR +LEASE +META +FENCE +ID$/);
+    assert.match(lines[3], new RegExp(`^ +#2 carol +waiting +5s +- +${"x".repeat(100)} +- +-$`));
+  });
+
+  await t.step("--env: only that env's holder and line", async () => {
+    const r = ok(await h.run(["locks", "--env", "staging"]));
+    assert.equal(
+      r.stdout,
+      [
+        "ENV      HOLDER   KIND     HELD FOR  LEASE  META",
+        "STAGING  (free)   -        -         -",
+        "         #1 erin  waiting  1m5s      -      CLI",
+        "",
+      ].join("\n"),
+    );
+    assert.equal(ok(await h.run(["locks", "--env", "dev"])).stdout, "No active locks on env DEV\n");
+  });
+
+  await t.step("--json: waiting next to locks, by env then place", async () => {
+    const since = h.clock.now() - 5_000;
+    const d = doc(await h.run(["locks", "--json"]));
+    assert.deepEqual(Object.keys(d), ["locks", "waiting"]);
+    assert.deepEqual(d.locks.map((l: { env: string }) => l.env), ["PRODUCTION", "QA"]);
+    assert.deepEqual(d.waiting, [
+      {
+        env: "PRODUCTION",
+        user: "bob@example.com",
+        position: 1,
+        since: since - 60_000,
+        meta: "deploy v1.2.4",
+      },
+      { env: "PRODUCTION", user: "carol", position: 2, since, meta: "x".repeat(100) },
+      { env: "STAGING", user: "erin", position: 1, since: since - 60_000, meta: "CLI" },
+    ]);
+    const one = doc(await h.run(["locks", "--env", "staging", "--json"]));
+    assert.deepEqual(one, {
+      locks: [],
+      waiting: [{ env: "STAGING", user: "erin", position: 1, since: since - 60_000, meta: "CLI" }],
+    });
+    const qa = doc(await h.run(["locks", "--env", "qa", "--json"]));
+    assert.equal(qa.locks.length, 1);
+    assert.deepEqual(qa.waiting, []);
+    // History is unchanged: records only.
+    const history = doc(await h.run(["locks", "--env", "staging", "--history", "--json"]));
+    assert.deepEqual(Object.keys(history), ["locks"]);
+  });
+
+  await t.step("status shows the lines too", async () => {
+    const r = ok(await h.run(["status", "--user", "erin"]));
+    assert.equal(
+      r.stdout,
+      [
+        "You are erin (from --user).",
+        "You hold no locks.",
+        "Others hold PRODUCTION and QA.",
+        "",
+        "ENV         HOLDER              KIND     HELD FOR  LEASE  META",
+        "PRODUCTION  alice@example.com   lock     2m5s      -      deploy v1.2.3",
+        "            #1 bob@example.com  waiting  1m5s      -      deploy v1.2.4",
+        `            #2 carol            waiting  5s        -      ${"x".repeat(37)}...`,
+        "QA          frank               lock     2m5s      -      CLI",
+        "STAGING     (free)              -        -         -",
+        "            #1 erin             waiting  1m5s      -      CLI",
+        "",
+      ].join("\n"),
+    );
+    const free = ok(await h.run(["status", "--user", "erin", "--env", "staging"]));
+    assert.equal(
+      free.stdout,
+      [
+        "You are erin (from --user).",
+        "You hold no locks on env STAGING.",
+        "Nothing is locked on env STAGING.",
+        "",
+        "ENV      HOLDER   KIND     HELD FOR  LEASE  META",
+        "STAGING  (free)   -        -         -",
+        "         #1 erin  waiting  1m5s      -      CLI",
+        "",
+      ].join("\n"),
+    );
+    const d = doc(await h.run(["status", "--user", "erin", "--env", "production", "--json"]));
+    assert.deepEqual(Object.keys(d), ["user", "mine", "others", "waiting"]);
+    assert.deepEqual(d.waiting.map((w: { user: string }) => w.user), ["bob@example.com", "carol"]);
   });
 });
 

@@ -11,10 +11,13 @@ import { Locker } from "../../src/core/locker.ts";
 import { buttonValue, decodeSlackText, parseSlashText } from "../../src/slack/parse.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { RELEASE_ACTION } from "../../src/slack/messages.ts";
+import { isoTime } from "../../src/core/text.ts";
+import { slackDate } from "../../src/slack/mrkdwn.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { ManualClock } from "../support/manual_clock.ts";
+import { placeOf } from "../support/place.ts";
 
 const SECRET = "handler-test-secret";
 const BOT_TOKEN = "xoxb-handler-test";
@@ -339,6 +342,11 @@ Deno.test("Slack handler in-process", async (t) => {
             intervalMs: 1000,
           });
         }
+        // Two waiters in env2's line, with the longest user and meta.
+        for (const c of ["&", "<"]) {
+          const place = placeOf(longUser(c), c.repeat(2048), Date.now());
+          assert.equal((await store.join({ env: env2, place })).ok, true);
+        }
         keep("leases", await slash("UGT", "leases"));
         keep("leases of one env", await slash("UGT", `leases ${env2}`));
         keep("released", await slash("ULT", `release ${env2}`));
@@ -380,8 +388,9 @@ Deno.test("Slack handler in-process", async (t) => {
           "help with a problem": /unknown command `&amp;&amp;.*…`/,
           "usage error": /invalid env/,
           "meta too long": /invalid meta/,
-          "leases": /^Active locks: 62\n/,
-          "leases of one env": /^Active locks on \*F/,
+          "leases": /^Active locks: 62 · waiting in line: 2\n/,
+          "leases of one env":
+            /^Active locks on \*FY+\*: 1 · waiting in line: 2\n.*\n {6}↳ #1 \*&amp;.*\n {6}↳ #2 \*&lt;/,
           "released": /uberlock released by/,
           "button released": /lock released by/,
           "button over":
@@ -535,6 +544,53 @@ Deno.test("holders known to Slack are named as mentions; stale buttons say how t
       const asked = slack.emailLookups.filter((l) => l.email === "alice@example.com");
       assert.equal(asked.length, 1);
       assert.equal(asked[0].auth, `Bearer ${BOT_TOKEN}`);
+    });
+
+    await t.step("leases: each env's line under its holder, waiters as mentions", async () => {
+      const clock = new ManualClock(Date.now());
+      const store = new MemoryStore();
+      const locker = new Locker(store, clock, clock.sleep);
+      const { slash } = setup(slack, { store, clock, locker, botToken: BOT_TOKEN });
+      const join = async (env: string, user: string, meta: string) =>
+        assert.equal((await store.join({ env, place: placeOf(user, meta, clock.now()) })).ok, true);
+      const held = await locker.acquire(
+        acquireOptions("LINED", "slack:U7", { newEnv: true, meta: "deploy 7" }),
+      );
+      // OPEN is free again, but keeps its line.
+      await locker.acquire(acquireOptions("OPEN", "slack:U7", { newEnv: true }));
+      await locker.release({ env: "OPEN", user: "slack:U7", onlyUberlock: false, force: false });
+      clock.advance(60_000);
+      const first = clock.now();
+      await join("LINED", "alice@example.com", "deploy 8");
+      await join("OPEN", "slack:U9", "<b> & co");
+      clock.advance(5_000);
+      await join("LINED", "dan@example.com", "CLI");
+      const all = await slash("U1", "leases");
+      assert.equal(all.response_type, "ephemeral");
+      assert.equal(
+        all.text,
+        [
+          "Active locks: 1 · waiting in line: 3",
+          `• *LINED* lock by *<@U7>* since ${isoTime(held.record.createdAt)} · meta: deploy 7`,
+          `      ↳ #1 *<@UALICE>* waiting since ${isoTime(first)} · meta: deploy 8`,
+          `      ↳ #2 *dan@example.com* waiting since ${isoTime(first + 5_000)} · meta: CLI`,
+          "• *OPEN* is free · 1 waiting in line",
+          `      ↳ #1 *<@U9>* waiting since ${isoTime(first)} · meta: &lt;b&gt; &amp; co`,
+        ].join("\n"),
+      );
+      assert.equal(
+        all.blocks[1].text.text.split("\n")[1],
+        `      ↳ #1 *<@UALICE>* waiting since ${slackDate(first)} · meta: deploy 8`,
+      );
+      const one = await slash("U1", "leases open");
+      assert.equal(
+        one.text,
+        [
+          "Active locks on *OPEN*: 0 · waiting in line: 1",
+          "• *OPEN* is free · 1 waiting in line",
+          `      ↳ #1 *<@U9>* waiting since ${isoTime(first)} · meta: &lt;b&gt; &amp; co`,
+        ].join("\n"),
+      );
     });
 
     await t.step("an email Slack does not know stays the email; the miss is cached", async () => {

@@ -169,7 +169,10 @@ Deno.test("CLI end to end against DynamoDB Local", async (t) => {
         assert.match(r.stderr, /^daplaya: [^\n]+\n$/, `${args.join(" ")}: ${r.stderr}`);
       }
       assert.equal((await run("--json", "locks", "--env", "STAGING", "--history")).stdout, before);
-      assert.equal((await run("--json", "locks")).stdout, '{\n  "locks": []\n}\n');
+      assert.equal(
+        (await run("--json", "locks")).stdout,
+        '{\n  "locks": [],\n  "waiting": []\n}\n',
+      );
     });
 
     await t.step("init refuses a table of that name with another key schema", async () => {

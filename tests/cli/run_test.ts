@@ -1,7 +1,7 @@
 /** `daplaya run` with real processes against DynamoDB Local: contention, crashes, pauses, signals. */
 import assert from "node:assert/strict";
-import { daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
-import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
+import { type CliResult, daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
+import { localEnv, localStore, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,51 +27,66 @@ async function until(fn: () => Promise<boolean>, ms: number, what: string) {
 Deno.test("run under the lock, with real processes", async (t) => {
   const ddb = await startDynamoLocal();
   const env = localEnv(ddb.endpoint);
+  const store = localStore(ddb.endpoint);
   const dir = await Deno.makeTempDir();
   try {
     assert.equal((await daplaya(["init"], env)).code, 0);
 
-    await t.step("8 processes on one env: exact count, no overlap, increasing fences", async () => {
-      await Deno.writeTextFile(`${dir}/counter`, "0");
-      // A non-atomic read-sleep-write: any two overlapping critical sections lose an update.
-      const script = `n=$(cat counter); start=$(date +%s%N); sleep 0.2; echo $((n+1)) > counter; ` +
-        `echo "$DAPLAYA_FENCE $start $(date +%s%N)" >> log`;
-      const runs = Array.from({ length: 8 }, (_, i) =>
-        daplaya(
-          [
-            "run",
-            "--env",
-            "counter",
-            "--user",
-            `worker${i}`,
-            "--interval",
-            "500ms",
-            "--timeout",
-            "5m",
-            "--",
-            "sh",
-            "-c",
-            script,
-          ],
-          env,
-          dir,
-        ));
-      const results = await Promise.all(runs);
-      for (const r of results) assert.equal(r.code, 0, r.stderr);
-      assert.equal((await Deno.readTextFile(`${dir}/counter`)).trim(), "8");
-      const sections = (await Deno.readTextFile(`${dir}/log`)).trim().split("\n")
-        .map((line) => line.split(" ").map(BigInt))
-        .sort((a, b) => (a[1] < b[1] ? -1 : 1));
-      assert.equal(sections.length, 8);
-      for (let i = 1; i < sections.length; i++) {
-        assert.ok(sections[i][1] > sections[i - 1][2], `sections ${i - 1} and ${i} overlap`);
-        assert.ok(
-          sections[i][0] > sections[i - 1][0],
-          `fence ${sections[i][0]} after ${sections[i - 1][0]}`,
-        );
-      }
-      assert.deepEqual(await activeLocks(env, "counter"), []);
-    });
+    await t.step(
+      "8 processes on one env: granted in line order, exact count, no overlap, increasing fences",
+      async () => {
+        await Deno.writeTextFile(`${dir}/counter`, "0");
+        // A holder first, so that every run has to wait in the env's line.
+        const holder = await daplaya(["lock", "--env", "counter", "--user", "holder"], env);
+        assert.equal(holder.code, 0, holder.stderr);
+        // A non-atomic read-sleep-write: any two overlapping critical sections lose an update.
+        const script =
+          `n=$(cat counter); start=$(date +%s%N); sleep 0.2; echo $((n+1)) > counter; ` +
+          `echo "$DAPLAYA_FENCE $start $(date +%s%N) $WORKER" >> log`;
+        const inLine = async () => ((await store.guard("COUNTER"))?.line ?? []).map((p) => p.user);
+        const runs: Promise<CliResult>[] = [];
+        const workers = Array.from({ length: 8 }, (_, i) => `worker${i}`);
+        for (const [i, user] of workers.entries()) {
+          runs.push(daplaya(
+            [
+              "run",
+              ...["--env", "counter", "--user", user, "--interval", "1s", "--timeout", "5m"],
+              ...["--", "sh", "-c", script],
+            ],
+            { ...env, WORKER: String(i) },
+            dir,
+          ));
+          // The next one starts only once this one's place is in the line, behind the others.
+          await until(
+            async () => (await inLine()).length === i + 1,
+            60_000,
+            `the place of ${user}`,
+          );
+        }
+        // The line holds them in the order they joined.
+        assert.deepEqual(await inLine(), workers);
+        const release = await daplaya(["release", "--env", "counter", "--user", "holder"], env);
+        assert.equal(release.code, 0, release.stderr);
+        const results = await Promise.all(runs);
+        for (const r of results) assert.equal(r.code, 0, r.stderr);
+        assert.equal((await Deno.readTextFile(`${dir}/counter`)).trim(), "8");
+        const sections = (await Deno.readTextFile(`${dir}/log`)).trim().split("\n")
+          .map((line) => line.split(" ").map(BigInt))
+          .sort((a, b) => (a[1] < b[1] ? -1 : 1));
+        assert.equal(sections.length, 8);
+        for (let i = 1; i < sections.length; i++) {
+          assert.ok(sections[i][1] > sections[i - 1][2], `sections ${i - 1} and ${i} overlap`);
+          assert.ok(
+            sections[i][0] > sections[i - 1][0],
+            `fence ${sections[i][0]} after ${sections[i - 1][0]}`,
+          );
+        }
+        // Granted in the order they took their places: first come, first served.
+        assert.deepEqual(sections.map((s) => Number(s[3])), workers.map((_, i) => i));
+        assert.deepEqual(await activeLocks(env, "counter"), []);
+        assert.deepEqual(await inLine(), []);
+      },
+    );
 
     await t.step("the command's stdout is its own; it sees env, lock id and fence", async () => {
       const r = await daplaya([
@@ -284,6 +299,7 @@ Deno.test("run under the lock, with real processes", async (t) => {
       },
     );
   } finally {
+    store.close();
     await ddb.stop();
     await Deno.remove(dir, { recursive: true });
   }

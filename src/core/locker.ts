@@ -219,7 +219,9 @@ export class Locker {
         if (o.signal?.aborted) throw interrupted(o);
         const { mine, supersede, blocker } = this.#assess(known, o, seen);
         const line = seat?.view(known) ?? noLine;
-        const free = known === null || (!blocker && line.ahead.length === 0);
+        // The uberlock's holder goes past the line: everyone in it waits for that uberlock.
+        const ownUber = known?.uberlock !== undefined && sameUser(known.uberlock.user, o.user);
+        const free = known === null || (!blocker && (line.ahead.length === 0 || ownUber));
         const request = mine
           ? "refresh"
           : line.lapsed.length > 0
@@ -250,7 +252,8 @@ export class Locker {
         try {
           if (request === "refresh") result = await this.#refresh(o, known!, mine!);
           else if (request === "grant") {
-            const place = seat?.joined && line.index >= 0 ? seat.pid : undefined;
+            const first = seat?.joined && line.index >= 0 && line.ahead.length === 0;
+            const place = first ? seat!.pid : undefined;
             result = await this.#grant(o, known, supersede, known === null ? envIs : undefined, {
               probe,
               place,

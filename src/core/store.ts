@@ -47,7 +47,9 @@ export interface GrantRequest {
   envIs?: "existing" | "new";
   /**
    * A regular grant is applied only while the env's line is empty or, when `place` is given,
-   * starts with that place, which the grant then removes. Uberlocks ignore the line.
+   * starts with that place, which the grant then removes. Uberlocks ignore the line, and so
+   * does a regular grant without `place` to the user holding the uberlock (everyone in line
+   * waits for that uberlock).
    */
   place?: string;
   /** Idempotency token: the same logical attempt retried must carry the same token. */

@@ -52,8 +52,10 @@ export class MemoryStore implements LockStore {
             : uber === undefined || sameUser(uber.user, req.record.user);
         }
         const line = current.line ?? [];
+        const ownUber = current.uberlock !== undefined &&
+          sameUser(current.uberlock.user, req.record.user);
         const lineOk = req.kind === "uberlock" ||
-          (req.place === undefined ? line.length === 0 : line[0]?.pid === req.place);
+          (req.place === undefined ? line.length === 0 || ownUber : line[0]?.pid === req.place);
         if (!ownOk || !uberOk || !lineOk || !(current.fence < req.record.fence)) return false;
         const r = req.record;
         const next: Guard = structuredClone(current);

@@ -359,9 +359,8 @@ Deno.test("the line of waiters, with real processes", async (t) => {
         await lineExactly("UBER", []);
       }),
 
-      // Ignored: fails today. The uberlock holder's own regular lock waits behind bob, and bob
-      // waits for the uberlock: neither gets anywhere until one of them gives up. Un-ignore it
-      // once the holder of an uberlock may take its regular lock whoever waits in line.
+      // Bob waits for carol's uberlock; were carol's regular lock to wait behind bob, neither
+      // would get anywhere.
       step(
         "the uberlock holder takes its regular lock though others wait in line",
         async () => {
@@ -383,7 +382,6 @@ Deno.test("the line of waiters, with real processes", async (t) => {
           const rb = await finished(bob, 60_000, "bob");
           assert.equal(rb.code, 0, rb.stderr);
         },
-        true,
       ),
 
       step("a lost answer to joining the line: one place, granted in turn", async () => {

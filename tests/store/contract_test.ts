@@ -703,6 +703,17 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     },
   );
 
+  await t.step("the uberlock's holder takes its regular lock past the line", async () => {
+    const { store, clock, locker } = await fresh();
+    await locker.acquire(acquireOptions("OWN", "ops", { kind: "uberlock" }));
+    await store.join({ env: "OWN", place: place("bob", clock.now()) });
+    await assert.rejects(locker.acquire(acquireOptions("OWN", "carol")), NotAcquiredError);
+    const own = await locker.acquire(acquireOptions("OWN", "OPS"));
+    assert.equal(own.record.uberlock, false);
+    assert.deepEqual(await users(store, "OWN"), ["bob"]);
+    store.close();
+  });
+
   await t.step(
     "a lease that ran out is superseded in the same request that grants the next",
     async () => {

@@ -140,28 +140,27 @@ export class DynamoStore implements LockStore {
     } else {
       conditions.push("attribute_not_exists(#own)");
     }
+    let deletes = "";
     if (req.kind === "regular") {
       names["#uber"] = "uberlock";
+      names["#user"] = "user";
+      values[":user"] = s(r.user);
+      values[":userKey"] = s(r.user.toLowerCase());
+      // Users compare case-insensitively: slots carry the lower-cased user as `userKey`.
+      const ownUber = "(#uber.userKey = :userKey OR #uber.#user = :user)";
       const uberSup = superseded("uberlock");
       if (uberSup) {
         conditions.push("#uber.rvn = :uberRvn");
         values[":uberRvn"] = s(uberSup.rvn);
         removes.push("#uber");
       } else {
-        // Users compare case-insensitively: slots carry the lower-cased user as `userKey`.
-        conditions.push(
-          "(attribute_not_exists(#uber) OR #uber.userKey = :userKey OR #uber.#user = :user)",
-        );
-        names["#user"] = "user";
-        values[":user"] = s(r.user);
-        values[":userKey"] = s(r.user.toLowerCase());
+        conditions.push(`(attribute_not_exists(#uber) OR ${ownUber})`);
       }
-    }
-    let deletes = "";
-    if (req.kind === "regular") {
-      // Nobody overtakes the line: granted only while it is empty or starts with our place.
-      if (req.place === undefined) conditions.push("attribute_not_exists(line[0])");
-      else {
+      // Nobody overtakes the line: granted only while it is empty or starts with our place;
+      // the uberlock's holder alone goes past it (everyone in line waits for that uberlock).
+      if (req.place === undefined) {
+        conditions.push(`(attribute_not_exists(line[0]) OR ${ownUber})`);
+      } else {
         conditions.push("line[0].pid = :place");
         values[":place"] = s(req.place);
         values[":places"] = { SS: [req.place] };

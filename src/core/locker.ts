@@ -136,15 +136,14 @@ export interface Waiting {
 export type { Observation } from "./model.ts";
 
 /**
- * What one process has seen of each env's slots, for `AcquireOptions.seen`: the record version
- * per env and kind, and since when (on the process's monotonic clock, never compared across
+ * What one process has seen of each env's slots and places in line, for `AcquireOptions.seen`:
+ * the record version per env and kind (and per place), and since when (on the process's monotonic clock, never compared across
  * hosts). Bounded: past `maxEnvs` envs it forgets everything, which only delays a takeover.
  */
 export class Observations {
   readonly #envs = new Map<string, Map<LockKind, Observation>>();
-  constructor(private readonly maxEnvs = 10_000) {}
-
   readonly #places = new Map<string, Map<string, Observation>>();
+  constructor(private readonly maxEnvs = 10_000) {}
 
   /** The live memory of one env's slots (updated in place by the acquires that use it). */
   of(env: string): Map<LockKind, Observation> {

@@ -137,8 +137,8 @@ export type { Observation } from "./model.ts";
 
 /**
  * What one process has seen of each env's slots and places in line, for `AcquireOptions.seen`:
- * the record version per env and kind (and per place), and since when (on the process's monotonic clock, never compared across
- * hosts). Bounded: past `maxEnvs` envs it forgets everything, which only delays a takeover.
+ * the record version per env and kind (and per place), and since when (on the process's
+ * monotonic clock, never compared across hosts). Bounded: past `maxEnvs` envs it forgets everything, which only delays a takeover.
  */
 export class Observations {
   readonly #envs = new Map<string, Map<LockKind, Observation>>();

@@ -40,6 +40,7 @@ export type StatusHandler = (req: Request) => Promise<Response | undefined>;
 
 type Route =
   | { page: "overview" }
+  | { page: "favicon" }
   | { page: "api" }
   | { page: "env"; raw: string }
   | { page: "badge"; raw: string };
@@ -48,6 +49,8 @@ type Route =
 export function statusRoute(path: string): Route | undefined {
   if (path === "/") return { page: "overview" };
   if (path === "/api/locks") return { page: "api" };
+  // Browsers ask for it at every load: an empty answer they may keep, rather than a 404.
+  if (path === "/favicon.ico") return { page: "favicon" };
   if (path.startsWith("/env/")) return { page: "env", raw: path.slice("/env/".length) };
   const badge = /^\/badge\/(.+)\.svg$/.exec(path);
   if (badge) return { page: "badge", raw: badge[1] };
@@ -100,6 +103,11 @@ export function createStatusHandler(deps: StatusHandlerDeps): StatusHandler {
           const body = envPage(env!, current, history, now(), refresh);
           return page(known ? 200 : 404, body, await pagePolicy);
         }
+        case "favicon":
+          return new Response(null, {
+            status: 204,
+            headers: { ...COMMON, "cache-control": "max-age=86400" },
+          });
         case "api":
           return respond(200, jsonText(await readLocks(deps.locker)), {
             "content-type": "application/json; charset=utf-8",

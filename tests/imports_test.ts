@@ -1,6 +1,6 @@
 /**
  * The code reads the way the README says it is built: no import cycles in `main.ts` + `src/`,
- * and arrows only downward (main.ts -> cli -> slack -> core; store -> core), read from
+ * and arrows only downward (main.ts -> cli -> slack, web -> core; store -> core), read from
  * `deno info --json` by scripts/dev/import_graph.ts.
  */
 import assert from "node:assert/strict";

@@ -116,6 +116,5 @@ export function table(head: string[], rows: string[][]): string {
   ).join("");
 }
 
-export function json(value: unknown): string {
-  return JSON.stringify(value, null, 2) + "\n";
-}
+/** Every `--json` output: the same text as the status page's JSON (src/core/report.ts). */
+export { jsonText as json } from "../core/report.ts";

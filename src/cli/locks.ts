@@ -5,6 +5,7 @@ import { historyTable, json, locksTable } from "./format.ts";
 import { globals } from "./global_options.ts";
 import { examples } from "./help.ts";
 import { parseEnv } from "../core/parse.ts";
+import { readLocks } from "../core/report.ts";
 import { withLocker } from "./shared.ts";
 
 export function locksCommand(ctx: CliContext) {
@@ -47,12 +48,9 @@ export function locksCommand(ctx: CliContext) {
         }
         return ctx.stdout(historyTable(records, ctx.clock.now(), opts.verbose === true));
       }
-      const [locks, waiting] = await withLocker(
-        ctx,
-        g,
-        (l) => Promise.all([l.list(env), l.waiting(env)]),
-      );
-      if (g.json) return ctx.stdout(json({ locks, waiting }));
+      const document = await withLocker(ctx, g, (l) => readLocks(l, env));
+      if (g.json) return ctx.stdout(json(document));
+      const { locks, waiting } = document;
       if (locks.length === 0 && waiting.length === 0) {
         return ctx.stdout(`No active locks${env ? ` on env ${env}` : ""}\n`);
       }

@@ -1,6 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { FailureError, UsageError } from "../core/errors.ts";
+import { parseDuration } from "../core/parse.ts";
 import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
+import { parseStatusAuth } from "../web/auth.ts";
+import { createStatusHandler, DEFAULT_REFRESH_SECONDS } from "../web/status.ts";
 import { httpUrl, storeConfig } from "./config.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
@@ -12,17 +15,20 @@ const DEFAULT_HOSTNAME = "0.0.0.0";
 
 export function serveCommand(ctx: CliContext) {
   return usesGlobals(new Command("serve"), STORE_GLOBALS)
-    .summary("serve the Slack slash command /daplaya")
+    .summary("serve the Slack command /daplaya and a status page")
     .description(
-      "serve the Slack slash command /daplaya (POST /slack/commands, POST /slack/interactions, GET /healthz); needs DAPLAYA_SLACK_SIGNING_SECRET",
+      "serve the Slack slash command /daplaya (POST /slack/commands, POST /slack/interactions, GET /healthz; needs DAPLAYA_SLACK_SIGNING_SECRET) and a read-only status page (GET /, /env/<ENV>, /api/locks, /badge/<ENV>.svg; HTTP Basic with DAPLAYA_STATUS_AUTH=user:password, reloads every DAPLAYA_STATUS_REFRESH, default 10s)",
     )
     .option("--port <n>", `port to listen on, 0 for any free one (default ${DEFAULT_PORT})`)
     .option("--hostname <host>", `address to listen on (default ${DEFAULT_HOSTNAME})`)
     .addHelpText(
       "after",
       examples([
-        "the Slack endpoint on port 8080; the secret from your Slack app",
+        "the Slack endpoint and the status page on port 8080; the secret from your Slack app",
         "DAPLAYA_SLACK_SIGNING_SECRET=... daplaya serve --port 8080",
+      ], [
+        "the same, the status page behind a password",
+        "DAPLAYA_SLACK_SIGNING_SECRET=... DAPLAYA_STATUS_AUTH=ops:s3cret daplaya serve --port 8080",
       ]),
     )
     .action(async (opts, cmd) => {
@@ -38,6 +44,9 @@ export function serveCommand(ctx: CliContext) {
         DEFAULT_SLACK_API_URL,
       );
       storeConfig(g, ctx); // bad table settings are usage errors before the secret is checked
+      const rawAuth = ctx.env("DAPLAYA_STATUS_AUTH");
+      const auth = rawAuth === undefined ? undefined : parseStatusAuth(rawAuth);
+      const refreshSeconds = parseRefresh(ctx.env("DAPLAYA_STATUS_REFRESH"));
       const signingSecret = ctx.env("DAPLAYA_SLACK_SIGNING_SECRET");
       if (!signingSecret) {
         throw new FailureError(
@@ -48,7 +57,7 @@ export function serveCommand(ctx: CliContext) {
       const botToken = ctx.env("DAPLAYA_SLACK_BOT_TOKEN");
       // Tight limits: every Slack answer must leave within 3 seconds.
       await withLocker(ctx, g, async (locker) => {
-        const handler = createSlackHandler({
+        const slack = createSlackHandler({
           locker,
           clock: ctx.clock,
           signingSecret,
@@ -57,6 +66,15 @@ export function serveCommand(ctx: CliContext) {
           apiUrl,
           log: (line) => ctx.stderr(`${line}\n`),
         });
+        const status = createStatusHandler({
+          locker,
+          clock: ctx.clock,
+          ...(auth ? { auth } : {}),
+          refreshSeconds,
+          log: (line) => ctx.stderr(`${line}\n`),
+        });
+        // The status page's routes first; every other request is the Slack handler's.
+        const handler = async (req: Request) => await status(req) ?? await slack(req);
         if (!botToken) {
           ctx.stderr(
             "daplaya: DAPLAYA_SLACK_BOT_TOKEN is not set: Slack users lock as slack:<user_id>, not as their email\n",
@@ -85,13 +103,27 @@ export function serveCommand(ctx: CliContext) {
             );
           }
           await server.finished;
-          await handler.drain();
+          await slack.drain();
           ctx.stderr("Stopped\n");
         } finally {
           unlisten();
         }
       }, { requestTimeoutMs: 1000, maxAttempts: 2 });
     });
+}
+
+/** DAPLAYA_STATUS_REFRESH: whole seconds, 1s to 1h (default 10s). */
+function parseRefresh(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_REFRESH_SECONDS;
+  const ms = parseDuration(raw, "DAPLAYA_STATUS_REFRESH");
+  if (ms % 1000 !== 0 || ms < 1000 || ms > 3_600_000) {
+    throw new UsageError(
+      `invalid DAPLAYA_STATUS_REFRESH ${
+        JSON.stringify(raw)
+      }: whole seconds from 1s to 1h, e.g. 30s`,
+    );
+  }
+  return ms / 1000;
 }
 
 function parsePort(raw: string | undefined): number {

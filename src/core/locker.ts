@@ -625,7 +625,22 @@ export class Locker {
    * known to the table). Strongly consistent, like the lock decision.
    */
   async waiting(env?: string): Promise<Waiter[]> {
-    const envs = env !== undefined ? [env] : await this.store.envs();
+    return await this.#lines(env !== undefined ? [env] : await this.store.envs());
+  }
+
+  /**
+   * Every env the table knows, with its active locks and its line: what a status page shows.
+   * The same reads as `list()` and `waiting()` together, with the list of envs read once; the
+   * envs are sorted and include any env that has a lock or a line.
+   */
+  async overview(): Promise<{ envs: string[]; locks: LockRecord[]; waiting: Waiter[] }> {
+    const [known, locks] = await Promise.all([this.store.envs(), this.list()]);
+    const waiting = await this.#lines(known);
+    const envs = new Set([...known, ...locks.map((r) => r.env), ...waiting.map((w) => w.env)]);
+    return { envs: [...envs].sort((a, b) => a.localeCompare(b)), locks, waiting };
+  }
+
+  async #lines(envs: string[]): Promise<Waiter[]> {
     const guards = await this.store.guards(envs);
     return guards
       .sort((a, b) => a.env.localeCompare(b.env))

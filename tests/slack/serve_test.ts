@@ -4,11 +4,12 @@
  * Web API (users.info, and response_url for the button answers).
  */
 import assert from "node:assert/strict";
-import { daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
 import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 import { knownEnvs } from "../support/envs.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { startFaultProxy } from "../../scripts/dev/fault_proxy.ts";
+import { startServe } from "../support/serve.ts";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5-test";
 const APP_ID = "A0DAPLAYA";
@@ -24,41 +25,6 @@ const EMAILS: Record<string, string> = {
 };
 const emailOf = (id: string) => EMAILS[id] ?? `${id.toLowerCase()}@example.com`;
 const nameOf = (id: string) => id.slice(1).toLowerCase();
-
-/** A running `daplaya serve`: its URL, its stderr so far, and a way to stop it. */
-async function startServe(env: Record<string, string>) {
-  const child = daplayaCommand(["serve", "--port", "0", "--hostname", "127.0.0.1"], env).spawn();
-  let stderr = "";
-  const stderrDone = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const stdoutDone = new Response(child.stdout).text();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  const deadline = Date.now() + 120_000; // a hang bound: a loaded machine starts slowly
-  let url: string | undefined;
-  while (!(url = stderr.match(/^Listening on (http:\/\/127\.0\.0\.1:\d+)\/$/m)?.[1])) {
-    if (exited || Date.now() > deadline) {
-      if (!exited) child.kill("SIGKILL");
-      await Promise.all([status, stderrDone, stdoutDone]);
-      throw new Error(`serve did not start: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return {
-    url,
-    stderr: () => stderr,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!exited) child.kill(signal);
-      const s = await status;
-      await stderrDone;
-      return { code: s.code, stdout: await stdoutDone, stderr };
-    },
-  };
-}
 
 const encoder = new TextEncoder();
 const hex = (b: ArrayBuffer) =>

@@ -1,7 +1,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { FailureError, UsageError } from "../core/errors.ts";
 import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
-import { httpUrl, storeConfig } from "./config.ts";
+import { httpUrl, slackPosting, storeConfig } from "./config.ts";
+import { postingLine, startPosting } from "./serve_posting.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
 import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
@@ -38,6 +39,7 @@ export function serveCommand(ctx: CliContext) {
         DEFAULT_SLACK_API_URL,
       );
       storeConfig(g, ctx); // bad table settings are usage errors before the secret is checked
+      const posting = slackPosting(ctx);
       const signingSecret = ctx.env("DAPLAYA_SLACK_SIGNING_SECRET");
       if (!signingSecret) {
         throw new FailureError(
@@ -46,8 +48,13 @@ export function serveCommand(ctx: CliContext) {
       }
       const appId = ctx.env("DAPLAYA_SLACK_APP_ID");
       const botToken = ctx.env("DAPLAYA_SLACK_BOT_TOKEN");
+      if (posting && !botToken) {
+        throw new FailureError(
+          "DAPLAYA_SLACK_BOT_TOKEN is not set: serve needs the bot token to post lock events and reminders (DAPLAYA_SLACK_CHANNELS, DAPLAYA_REMIND_AFTER)",
+        );
+      }
       // Tight limits: every Slack answer must leave within 3 seconds.
-      await withLocker(ctx, g, async (locker) => {
+      await withLocker(ctx, g, async (locker, store) => {
         const handler = createSlackHandler({
           locker,
           clock: ctx.clock,
@@ -84,10 +91,17 @@ export function serveCommand(ctx: CliContext) {
               { cause: e },
             );
           }
+          // Lock events and reminders, beside the requests and never in their way.
+          if (posting) ctx.stderr(`${postingLine(posting)}\n`);
+          const posted = posting && botToken
+            ? startPosting(ctx, store, posting, { botToken, apiUrl }, stop.signal)
+            : undefined;
           await server.finished;
           await handler.drain();
+          await posted;
           ctx.stderr("Stopped\n");
         } finally {
+          stop.abort();
           unlisten();
         }
       }, { requestTimeoutMs: 1000, maxAttempts: 2 });

@@ -24,6 +24,9 @@ export function serveCommand(ctx: CliContext) {
       examples([
         "the Slack endpoint on port 8080; the secret from your Slack app",
         "DAPLAYA_SLACK_SIGNING_SECRET=... daplaya serve --port 8080",
+      ], [
+        "also post every lock event in a channel per env (* = the others); remind holders after 4h",
+        "DAPLAYA_SLACK_CHANNELS='PRODUCTION=C0123,*=C0789' DAPLAYA_SLACK_BOT_TOKEN=xoxb-... DAPLAYA_SLACK_SIGNING_SECRET=... daplaya serve",
       ]),
     )
     .action(async (opts, cmd) => {

@@ -4,7 +4,8 @@ import { parseDuration } from "../core/parse.ts";
 import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
 import { parseStatusAuth } from "../web/auth.ts";
 import { createStatusHandler, DEFAULT_REFRESH_SECONDS } from "../web/status.ts";
-import { httpUrl, storeConfig } from "./config.ts";
+import { httpUrl, slackPosting, storeConfig } from "./config.ts";
+import { postingLine, startPosting } from "./serve_posting.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
 import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
@@ -29,6 +30,9 @@ export function serveCommand(ctx: CliContext) {
       ], [
         "the same, the status page behind a password",
         "DAPLAYA_SLACK_SIGNING_SECRET=... DAPLAYA_STATUS_AUTH=ops:s3cret daplaya serve --port 8080",
+      ], [
+        "also post every lock event in a channel per env (* = the others); remind holders after 4h",
+        "DAPLAYA_SLACK_CHANNELS='PRODUCTION=C0123,*=C0789' DAPLAYA_SLACK_BOT_TOKEN=xoxb-... DAPLAYA_SLACK_SIGNING_SECRET=... daplaya serve",
       ]),
     )
     .action(async (opts, cmd) => {
@@ -47,6 +51,7 @@ export function serveCommand(ctx: CliContext) {
       const rawAuth = ctx.env("DAPLAYA_STATUS_AUTH");
       const auth = rawAuth === undefined ? undefined : parseStatusAuth(rawAuth);
       const refreshSeconds = parseRefresh(ctx.env("DAPLAYA_STATUS_REFRESH"));
+      const posting = slackPosting(ctx);
       const signingSecret = ctx.env("DAPLAYA_SLACK_SIGNING_SECRET");
       if (!signingSecret) {
         throw new FailureError(
@@ -55,8 +60,13 @@ export function serveCommand(ctx: CliContext) {
       }
       const appId = ctx.env("DAPLAYA_SLACK_APP_ID");
       const botToken = ctx.env("DAPLAYA_SLACK_BOT_TOKEN");
+      if (posting && !botToken) {
+        throw new FailureError(
+          "DAPLAYA_SLACK_BOT_TOKEN is not set: serve needs the bot token to post lock events and reminders (DAPLAYA_SLACK_CHANNELS, DAPLAYA_REMIND_AFTER)",
+        );
+      }
       // Tight limits: every Slack answer must leave within 3 seconds.
-      await withLocker(ctx, g, async (locker) => {
+      await withLocker(ctx, g, async (locker, store) => {
         const slack = createSlackHandler({
           locker,
           clock: ctx.clock,
@@ -102,10 +112,17 @@ export function serveCommand(ctx: CliContext) {
               { cause: e },
             );
           }
+          // Lock events and reminders, beside the requests and never in their way.
+          if (posting) ctx.stderr(`${postingLine(posting)}\n`);
+          const posted = posting && botToken
+            ? startPosting(ctx, store, posting, { botToken, apiUrl }, stop.signal)
+            : undefined;
           await server.finished;
           await slack.drain();
+          await posted;
           ctx.stderr("Stopped\n");
         } finally {
+          stop.abort();
           unlisten();
         }
       }, { requestTimeoutMs: 1000, maxAttempts: 2 });

@@ -210,6 +210,14 @@ export interface LockStore {
   /** Envs granted with `envIs: "new"`, and those with an active lock, sorted. */
   envs(): Promise<string[]>;
   /**
+   * Claims `key` for the whole table, once: true for the one caller whose claim was written
+   * first (also when its own request was retried after a lost answer), false for every other
+   * claim of that key, from any process. One conditional write of an item that has none of the
+   * lock attributes, so it never shows as a lock or in the indexes. `serve` claims each Slack
+   * post this way, so that replicas and restarts post it once.
+   */
+  claim(key: string, now: number): Promise<boolean>;
+  /**
    * Checks, without changing anything, what the lock needs from the backend: for DynamoDB the
    * credentials, region, endpoint, the table's shape, the permissions and the host's clock.
    * Yields each check as it completes; a check whose prerequisite failed is `skip`.

@@ -105,16 +105,24 @@ export function lockedMessage(held: Held, who: SlackIdentity): SlackMessage {
     section(headline),
     context(`${details}${escCut(r.meta, MAX_BLOCK_TEXT - details.length)}`),
     // No identityNote: this answer is posted in the channel, and the note is for the asker.
-    {
-      type: "actions",
-      elements: [{
-        type: "button",
-        text: { type: "plain_text", text: "Release" },
-        action_id: uber ? RELEASE_UBERLOCK_ACTION : RELEASE_ACTION,
-        value: buttonValue(held),
-      }],
-    },
+    releaseButton(held),
   ]);
+}
+
+/**
+ * The Release button of a message about one lock: it ends that very lock (or uberlock), and
+ * only for its holder (the interaction handler checks it).
+ */
+export function releaseButton(held: Pick<Held, "record" | "kind">): Block {
+  return {
+    type: "actions",
+    elements: [{
+      type: "button",
+      text: { type: "plain_text", text: "Release" },
+      action_id: held.kind === "uberlock" ? RELEASE_UBERLOCK_ACTION : RELEASE_ACTION,
+      value: buttonValue(held),
+    }],
+  };
 }
 
 export function heldByMessage(

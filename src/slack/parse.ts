@@ -92,7 +92,7 @@ export function decodeSlackText(s: string): string {
     .replace(/&amp;/g, "&");
 }
 
-export function buttonValue(held: Held): string {
+export function buttonValue(held: Pick<Held, "record" | "kind">): string {
   const value: ButtonValue = { id: held.record.id, env: held.record.env, kind: held.kind };
   return JSON.stringify(value);
 }

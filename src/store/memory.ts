@@ -24,6 +24,8 @@ export class MemoryStore implements LockStore {
   #tokens = new Map<string, string>();
   /** The envs granted with `envIs: "new"`, as the DynamoDB table's list item keeps them. */
   #envNames = new Set<string>();
+  /** The keys claimed so far, as the DynamoDB table's claim items keep them. */
+  #claims = new Set<string>();
   requests = 0;
 
   init(): Promise<boolean> {
@@ -207,6 +209,13 @@ export class MemoryStore implements LockStore {
     const names = new Set(this.#envNames);
     for (const r of this.#records.values()) if (r.active) names.add(r.env);
     return ok([...names].sort());
+  }
+
+  claim(key: string, _now: number): Promise<boolean> {
+    this.requests++;
+    if (this.#claims.has(key)) return ok(false);
+    this.#claims.add(key);
+    return ok(true);
   }
 
   /** Nothing to reach or configure: one check that says so. */

@@ -16,7 +16,14 @@ import { SteppedClock } from "../support/stepped_clock.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { LockStore } from "../../src/core/store.ts";
-import { localStore, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
+import {
+  localStore,
+  startDynamoLocal,
+  TEST_CREDENTIALS,
+  TEST_REGION,
+} from "../../scripts/dev/dynamodb_local.ts";
+import { startFaultProxy } from "../../scripts/dev/fault_proxy.ts";
+import { DynamoStore } from "../../src/store/dynamodb/store.ts";
 
 async function contract(t: Deno.TestContext, makeStore: (name: string) => Promise<LockStore>) {
   let n = 0;
@@ -729,6 +736,28 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
       store.close();
     },
   );
+
+  await t.step("a key is claimed once, whoever claims it; claims are not locks", async () => {
+    const { store, clock, locker } = await fresh();
+    const held = await locker.acquire(acquireOptions("PRODUCTION", "alice"));
+    const racing = await Promise.all(
+      Array.from({ length: 10 }, () => store.claim(`lock#${held.record.id}`, clock.now())),
+    );
+    assert.equal(racing.filter((won) => won).length, 1);
+    clock.advance(60_000);
+    assert.equal(await store.claim(`lock#${held.record.id}`, clock.now()), false);
+    // Other keys are claims of their own.
+    assert.equal(await store.claim(`end#${held.record.id}`, clock.now()), true);
+    assert.equal(await store.claim(`remind#${held.record.id}#1`, clock.now()), true);
+    assert.equal(await store.claim(`remind#${held.record.id}#2`, clock.now()), true);
+    assert.equal(await store.claim(`remind#${held.record.id}#1`, clock.now()), false);
+    // Never a lock: not listed, not history, no env, no record.
+    assert.deepEqual((await locker.list()).map((r) => r.id), [held.record.id]);
+    assert.deepEqual((await locker.history("PRODUCTION", 10)).map((r) => r.id), [held.record.id]);
+    assert.deepEqual(await store.envs(), ["PRODUCTION"]);
+    assert.equal(await store.record(`claim#lock#${held.record.id}`), null);
+    store.close();
+  });
 }
 
 Deno.test("contract: in-memory fake", async (t) => {
@@ -739,6 +768,28 @@ Deno.test("contract: DynamoDB Local", async (t) => {
   const ddb = await startDynamoLocal();
   try {
     await contract(t, (table) => Promise.resolve(localStore(ddb.endpoint, table)));
+
+    await t.step("a claim whose answer was lost is still the claimer's, once", async () => {
+      const proxy = await startFaultProxy(ddb.endpoint);
+      const store = new DynamoStore({
+        table: "Claims",
+        region: TEST_REGION,
+        endpoint: proxy.url,
+        credentials: TEST_CREDENTIALS,
+        requestTimeoutMs: 1000,
+      });
+      try {
+        await store.init();
+        // Written, then the answer dropped: the SDK sends the same request again.
+        proxy.inject("PutItem", { kind: "lostAnswer" });
+        assert.equal(await store.claim("lock#lost", 1), true);
+        assert.deepEqual(proxy.log.filter((l) => l.operation === "PutItem").length, 2);
+        assert.equal(await store.claim("lock#lost", 2), false);
+      } finally {
+        store.close();
+        await proxy.close();
+      }
+    });
 
     await t.step(
       "an uncontended lock is one request (a new env's first, four), a release two",

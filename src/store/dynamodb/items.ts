@@ -46,6 +46,27 @@ export const n = (v: number): AttributeValue => ({ N: String(v) });
  */
 export const ENV_LIST_KEY: Item = { id: { S: "envs#list" } };
 
+/** Claim items (`claim#<key>`, see `claimItem`) are deleted by a TTL on this attribute, if enabled. */
+export const CLAIM_TTL_ATTRIBUTE = "ttl";
+/** How long a claim item is kept: far longer than any event it stands for is posted. */
+const CLAIM_KEEP_S = 30 * 86_400;
+
+/**
+ * The item that claims `key` (one Slack post by `serve`): `claimer` is a random token of the
+ * request, so that the SDK's retry of a claim whose answer was lost is the same claim. Like
+ * guard items it has no `env` or `activeEnv`, so no index holds it; `ttl` (epoch seconds) lets
+ * DynamoDB delete it once TTL is enabled on the table.
+ */
+export function claimItem(key: string, now: number, claimer: string): Item {
+  return {
+    id: s(`claim#${key}`),
+    itemType: s("claim"),
+    claimedAt: n(now),
+    claimer: s(claimer),
+    [CLAIM_TTL_ATTRIBUTE]: n(Math.floor(now / 1000) + CLAIM_KEEP_S),
+  };
+}
+
 export function guardKey(env: string): Item {
   return { id: s(GUARD_PREFIX + env) };
 }

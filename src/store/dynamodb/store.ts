@@ -4,6 +4,7 @@ import {
   DynamoDBClient,
   type DynamoDBClientConfig,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   type QueryCommandInput,
   ScanCommand,
@@ -37,6 +38,7 @@ import { diagnose } from "./diagnose.ts";
 import { mayHaveApplied, sdkFailure, sdkLogger } from "./errors.ts";
 import {
   ACTIVE_INDEX,
+  claimItem,
   ENV_LIST_KEY,
   guardKey,
   HISTORY_INDEX,
@@ -487,6 +489,31 @@ export class DynamoStore implements LockStore {
     const names = new Set(list.Item?.envNames?.SS ?? []);
     for (const r of active) names.add(r.env);
     return [...names].sort();
+  }
+
+  async claim(key: string, now: number): Promise<boolean> {
+    // The SDK resends the same request after a lost answer: the same claimer token then finds
+    // its own item and succeeds again, instead of failing as someone else's claim.
+    const claimer = crypto.randomUUID();
+    try {
+      await this.#send(
+        "PutItem",
+        () =>
+          this.#client.send(
+            new PutItemCommand({
+              TableName: this.#table,
+              Item: claimItem(key, now, claimer),
+              ConditionExpression: "attribute_not_exists(id) OR claimer = :claimer",
+              ExpressionAttributeValues: { ":claimer": s(claimer) },
+            }),
+          ),
+        "ConditionalCheckFailedException",
+      );
+      return true;
+    } catch (e) {
+      if ((e as Error).name === "ConditionalCheckFailedException") return false;
+      throw e;
+    }
   }
 
   /** What the lock needs from AWS, checked without changing anything: see diagnose.ts. */

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { daplaya } from "../../scripts/dev/daplaya.ts";
 import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 import { type ChatPost, type Json, startFakeSlack } from "../support/fake_slack.ts";
-import { type ServeProcess, signedPost, startServe } from "../support/serve_process.ts";
+import { startServe } from "../support/serve.ts";
+import { type ServeProcess, signedPost } from "../support/slack_signing.ts";
 
 const SECRET = "announce-test-signing-secret-0123456789";
 const APP_ID = "A0DAPLAYA";

@@ -10,6 +10,7 @@ import { knownEnvs } from "../support/envs.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { startFaultProxy } from "../../scripts/dev/fault_proxy.ts";
 import { startServe } from "../support/serve.ts";
+import { sign as slackSignature } from "../support/slack_signing.ts";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5-test";
 const APP_ID = "A0DAPLAYA";
@@ -26,23 +27,9 @@ const EMAILS: Record<string, string> = {
 const emailOf = (id: string) => EMAILS[id] ?? `${id.toLowerCase()}@example.com`;
 const nameOf = (id: string) => id.slice(1).toLowerCase();
 
-const encoder = new TextEncoder();
-const hex = (b: ArrayBuffer) =>
-  Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
-
-/** Slack's v0 signature, computed here independently of src/slack/verify.ts. */
-async function sign(timestamp: string, body: string, secret = SECRET): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return `v0=${
-    hex(await crypto.subtle.sign("HMAC", key, encoder.encode(`v0:${timestamp}:${body}`)))
-  }`;
-}
+/** Slack's v0 signature, computed independently of src/slack/verify.ts. */
+const sign = (timestamp: string, body: string, secret = SECRET) =>
+  slackSignature(secret, timestamp, body);
 
 const nowSeconds = () => String(Math.floor(Date.now() / 1000));
 

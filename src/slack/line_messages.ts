@@ -116,7 +116,8 @@ export function notInLineMessage(
 export type WaitEnd =
   | { why: "shutdown" }
   | { why: "timeout"; waitedMs: number }
-  | { why: "failed"; error: string };
+  /** DynamoDB could not be reached (or failed) while the place was kept. */
+  | { why: "failed" };
 
 /** The wait ended without the lock, and the waiter did not ask for it (`cancel`). */
 export function waitEndedMessage(env: string, end: WaitEnd, command: string): SlackMessage {
@@ -127,9 +128,7 @@ export function waitEndedMessage(env: string, end: WaitEnd, command: string): Sl
     ? `:hourglass: You waited ${
       formatAge(end.waitedMs)
     } in line for *${env}* without getting it, so you left the line. ${again}`
-    : `:warning: You are no longer in line for *${env}*: ${
-      escCut(end.error, 500)
-    }. Nothing is held for you. ${again}`;
+    : `:warning: You are no longer in line for *${env}*: daplaya could not keep your place (DynamoDB could not be reached). Nothing is held for you. ${again}`;
   return message("ephemeral", text, [section(text)]);
 }
 

@@ -96,6 +96,8 @@ const SHUTDOWN = "shutdown";
 export class SlackWaiters {
   readonly #o: WaitersOptions;
   readonly #waits = new Map<string, Entry>();
+  /** Every wait still running, also once it left `#waits` (it may be telling its user). */
+  readonly #running = new Set<Promise<void>>();
   #closed = false;
   /** How waiters are told, and how long they may wait. */
   readonly reach: Reach;
@@ -132,6 +134,8 @@ export class SlackWaiters {
     };
     this.#waits.set(entry.key, entry);
     entry.done = this.#wait(entry);
+    this.#running.add(entry.done);
+    entry.done.finally(() => this.#running.delete(entry.done));
     return {
       first: first.promise,
       giveUp: () => {
@@ -154,12 +158,14 @@ export class SlackWaiters {
     return true;
   }
 
-  /** At shutdown: every wait ends and leaves its line, and its user is told. */
+  /**
+   * At shutdown: every wait ends and leaves its line, and its user is told; resolves once all
+   * are done (a user whose turn just came is told that too).
+   */
   async close(): Promise<void> {
     this.#closed = true;
-    const waits = [...this.#waits.values()];
-    for (const e of waits) e.abort.abort(SHUTDOWN);
-    await Promise.allSettled(waits.map((e) => e.done));
+    for (const e of this.#waits.values()) e.abort.abort(SHUTDOWN);
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
   async #wait(entry: Entry): Promise<void> {
@@ -205,16 +211,19 @@ export class SlackWaiters {
       }
       if (error instanceof LeftLineError) {
         // Removed by `/daplaya cancel` on another replica (or lapsed): they know, or asked.
-        this.#log(entry, "left", { error: error.message });
+        this.#log(entry, "left");
         return;
       }
       const end: WaitEnd = reason === SHUTDOWN
         ? { why: "shutdown" }
         : error instanceof NotAcquiredError
         ? { why: "timeout", waitedMs: this.reach.maxWaitMs }
-        : { why: "failed", error: (error as Error)?.message ?? String(error) };
+        : { why: "failed" };
       const told = await this.#tell(entry, waitEndedMessage(env, end, req.command));
-      this.#log(entry, end.why, { told: told ?? "nobody" });
+      // The error goes to the log only: messages never carry the store's details.
+      const fields: Record<string, string> = { told: told ?? "nobody" };
+      if (end.why === "failed") fields.error = (error as Error)?.message ?? String(error);
+      this.#log(entry, end.why, fields);
       return;
     }
     this.#forget(entry);

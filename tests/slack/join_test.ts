@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { realSleep, systemClock } from "../../src/core/clock.ts";
+import { FailureError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { helpMessage, JOIN_ACTION, RELEASE_ACTION } from "../../src/slack/messages.ts";
@@ -294,7 +295,7 @@ Deno.test("Waiting from Slack: Join the line, cancel, shutdown", async (t) => {
         // Replica a finds the place gone at its next renewal, and stops: no new place.
         await until(
           "a's waiter stopped",
-          () => a.log.some((l) => /env=REPLICAS user=U1 result=left /.test(l)),
+          () => a.log.some((l) => / wait env=REPLICAS user=U1 result=left$/.test(l)),
         );
         await pause(10 * INTERVAL_MS);
         assert.deepEqual(await lineOf(store, "REPLICAS"), ["u2@example.com"]);
@@ -362,6 +363,24 @@ Deno.test("Waiting from Slack: Join the line, cancel, shutdown", async (t) => {
       );
       assert.deepEqual(await store.active("UNTOLD"), []);
       assert.deepEqual(slack.posted(id), []);
+      await a.stop();
+    });
+
+    await t.step("the store fails while waiting: told without its details, logged", async () => {
+      const { store } = await held("BROKEN");
+      const a = replica(slack, store);
+      await a.click("U8", buttonOf(await a.slash("U8", "lock broken"), JOIN_ACTION));
+      store.renewPlace = () => Promise.reject(new FailureError("access denied: arn:aws:secret"));
+      const [told] = await slack.chatPosts((p) => p.channel === "U8");
+      assert.equal(
+        told.text,
+        "You are no longer in line for *BROKEN*: daplaya could not keep your place (DynamoDB could not be reached). Nothing is held for you. `/dpl lock BROKEN` and *Join the line* to wait again.",
+      );
+      await until(
+        "logged",
+        () => a.log.some((l) => /user=U8 result=failed told=dm error=/.test(l)),
+      );
+      assert.match(a.log.find((l) => /user=U8 result=failed/.test(l))!, /arn:aws:secret/);
       await a.stop();
     });
 

@@ -128,15 +128,12 @@ export function releaseButton(held: Pick<Held, "record" | "kind">): Block {
   };
 }
 
-/**
- * `join`: the refused lock's env and meta, to offer **Join the line** (a regular lock only:
- * uberlocks never wait in line).
- */
 export function heldByMessage(
   env: string,
   holder: NonNullable<NotAcquiredError["holder"]>,
   who: SlackIdentity,
   names: Names = esc,
+  /** The refused lock's env and meta, to offer **Join the line** (uberlocks never wait). */
   join?: JoinValue,
 ): SlackMessage {
   const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";

@@ -85,7 +85,6 @@ export function serveCommand(ctx: CliContext) {
             );
           }
           await server.finished;
-          await handler.stopWaiting(); // Slack users' places in line are left, not kept
           await handler.drain();
           ctx.stderr("Stopped\n");
         } finally {

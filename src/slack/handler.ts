@@ -50,11 +50,14 @@ export interface SlackHandlerDeps {
 
 export interface SlackHandler {
   (req: Request): Promise<Response>;
-  /** Waits until answers still being posted to Slack's response_url are sent. */
+  /**
+   * At shutdown: ends the waits of Slack users who joined a line here (`stopWaiting`), then
+   * waits until answers still being posted to Slack's response_url are sent.
+   */
   drain(): Promise<void>;
   /**
-   * At shutdown: ends the waits of Slack users who joined a line here (each leaves its line,
-   * and its user is told); a Join clicked after it is refused.
+   * Ends the waits of Slack users who joined a line here: each leaves its line, and its user
+   * is told; a Join clicked after it is refused.
    */
   stopWaiting(): Promise<void>;
 }
@@ -309,6 +312,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   };
   return Object.assign(handler, {
     drain: async () => {
+      await waiters.close();
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
     stopWaiting: () => waiters.close(),

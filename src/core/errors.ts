@@ -64,6 +64,21 @@ export class NotAcquiredError extends DaplayaError {
 }
 
 /**
+ * Exit 3: a waiter that may not join the line again (`AcquireOptions.rejoin: false`) found its
+ * place gone: someone removed it (`Locker.cancelWait`, e.g. `/daplaya cancel` on another `serve`
+ * replica), or it lapsed because it could not be renewed in time. Nothing is held.
+ */
+export class LeftLineError extends DaplayaError {
+  readonly exitCode = 3;
+  override name = "LeftLineError";
+  constructor(readonly env: string, readonly user: string, placeLeaseText: string) {
+    super(
+      `the place of ${user} in the line of env ${env} was removed (cancelled, or not renewed within ${placeLeaseText}); not joining again`,
+    );
+  }
+}
+
+/**
  * A stop signal (Ctrl-C, SIGTERM) ended the wait: the line was left and nothing is held.
  * Exits like a shell does for the signal: 130 for SIGINT, 143 for SIGTERM.
  */

@@ -55,8 +55,10 @@ export class LineSeat {
     private readonly seen: Map<string, Observation>,
     /** False for a single attempt: it cannot watch a place for a whole place lease. */
     private readonly watching: boolean,
+    /** Our place's id, when the caller chose one (unique per wait); else a random one. */
+    pid?: string,
   ) {
-    this.#pid = newId();
+    this.#pid = pid ?? newId();
   }
 
   get pid(): string {
@@ -171,6 +173,11 @@ export class LineSeat {
 
   /** A grant that took our place off the line (the grant removes the first place). */
   granted(): void {
+    this.#joined = false;
+  }
+
+  /** Our place is not in the line any more (someone removed it): there is nothing to leave. */
+  gone(): void {
     this.#joined = false;
   }
 }

@@ -3,6 +3,7 @@ import { typoOf } from "./envs.ts";
 import {
   FailureError,
   InterruptedError,
+  LeftLineError,
   NewEnvError,
   NotAcquiredError,
   NotHeldError,
@@ -21,7 +22,7 @@ import {
 } from "./model.ts";
 import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
-import { LineSeat, type LineView, placeLeaseMs } from "./line.ts";
+import { LineSeat, type LineView, placeLeaseMs, placesOf } from "./line.ts";
 
 /**
  * A lease may be taken over early, without watching it for a whole lease, once the holder's
@@ -34,6 +35,8 @@ export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
  * far its clock is behind. A lock kept by a process (`run`) never takes the fast path.
  */
 export const FAST_PATH_WATCH_MS = 60_000;
+/** `cancelWait` tries again this often when others keep changing the line under it. */
+const MAX_CANCEL_TRIES = 10;
 
 export interface AcquireOptions {
   env: string;
@@ -68,6 +71,18 @@ export interface AcquireOptions {
    * the abort's reason when that is a number, else 130). A lock granted meanwhile is released.
    */
   signal?: AbortSignal;
+  /**
+   * What a waiter does when it finds its place in line gone (removed with `cancelWait`, or
+   * lapsed because it could not be renewed for a whole place lease): join again at the end
+   * (true, the default), or stop with LeftLineError (false: `serve`'s Slack waiters, whose place
+   * `/daplaya cancel` may remove from another replica).
+   */
+  rejoin?: boolean;
+  /**
+   * The id of our place in line, unique per wait (default: a random UUID). A caller that must
+   * recognise its places among others' (`serve`'s Slack waiters) gives one with its own prefix.
+   */
+  placeId?: string;
   /** Called before each wait with what blocks us. */
   onWait?: (waiting: Waiting) => void;
   /** Called before waiting again after a transient store failure. */
@@ -199,6 +214,7 @@ export class Locker {
         placeLeaseMs(o.intervalMs),
         o.seen?.placesOf(o.env) ?? new Map(),
         o.timeoutMs !== 0 || o.seen !== undefined,
+        o.placeId,
       )
       : undefined;
     let known: Guard | null = null;
@@ -218,6 +234,12 @@ export class Locker {
         if (o.signal?.aborted) throw interrupted(o);
         const { mine, supersede, blocker } = this.#assess(known, o, seen);
         const line = seat?.view(known) ?? noLine;
+        if (seat?.joined && known !== null && line.index === -1 && o.rejoin === false) {
+          // Our place is not in the guard we were answered with (a grant refused because it
+          // was removed): never take the lock, nor a new place, without it.
+          seat.gone();
+          throw new LeftLineError(o.env, o.user, formatAge(placeLeaseMs(o.intervalMs)));
+        }
         // The uberlock's holder goes past the line: everyone in it waits for that uberlock.
         const ownUber = known?.uberlock !== undefined && sameUser(known.uberlock.user, o.user);
         const free = known === null || (!blocker && (line.ahead.length === 0 || ownUber));
@@ -290,6 +312,9 @@ export class Locker {
         }
         if (request === "renew" || request === "join") {
           if (request === "renew" && !seat!.joined) {
+            if (o.rejoin === false) {
+              throw new LeftLineError(o.env, o.user, formatAge(placeLeaseMs(o.intervalMs)));
+            }
             o.onNote?.(
               `lost its place in the line of env ${o.env} (not renewed within ${
                 formatAge(placeLeaseMs(o.intervalMs))
@@ -653,6 +678,43 @@ export class Locker {
           meta: p.meta,
         }))
       );
+  }
+
+  /** One env's line as it is now, first = next (strongly consistent). */
+  async line(env: string): Promise<Place[]> {
+    return placesOf(await this.store.guard(env));
+  }
+
+  /**
+   * Removes the user's places (those `only` accepts) from the env's line, wherever they are;
+   * returns them (none: the user did not wait there). The waiters keeping them find them gone
+   * at their next renewal: those that may rejoin take a new place at the end, the others stop
+   * (`rejoin: false`). Each place is removed only where it is (conditioned on its pid at its
+   * index); when others moved the line meanwhile, it is tried again where they are now. A
+   * place found gone on a retry (its first removal was applied, its answer lost; or its waiter
+   * left, or was granted, meanwhile) counts as removed.
+   */
+  async cancelWait(
+    env: string,
+    user: string,
+    only: (place: Place) => boolean = () => true,
+  ): Promise<Place[]> {
+    let guard = await this.store.guard(env);
+    const removed = new Map<string, Place>();
+    for (let tries = 0; tries < MAX_CANCEL_TRIES; tries++) {
+      const mine = placesOf(guard).flatMap((place, index) =>
+        sameUser(place.user, user) && only(place) ? [{ place, index }] : []
+      );
+      if (mine.length === 0) return [...removed.values()];
+      for (const { place } of mine) removed.set(place.pid, place);
+      const r = await this.store.leave({
+        env,
+        places: mine.map(({ place, index }) => ({ pid: place.pid, index })),
+      });
+      if (r.ok) return [...removed.values()];
+      guard = r.guard;
+    }
+    throw new UnavailableError(`the line of env ${env} kept changing; try again`);
   }
 
   /** One lock's record, active or ended (null: no such lock). */

@@ -3,7 +3,14 @@
  * with a message from messages.ts. No I/O of its own: the handler gives the locker, who is
  * asking and a deadline for engine calls.
  */
-import { NewEnvError, NotAcquiredError, NotHeldError, UsageError } from "../core/errors.ts";
+import {
+  InterruptedError,
+  LeftLineError,
+  NewEnvError,
+  NotAcquiredError,
+  NotHeldError,
+  UsageError,
+} from "../core/errors.ts";
 import type { Locker, Observations } from "../core/locker.ts";
 import { IdentityUnconfirmed, type Names, type SlackIdentity } from "./identity.ts";
 import {
@@ -24,7 +31,22 @@ import {
   waitingLineMessage,
 } from "./messages.ts";
 import type { SlackMessage } from "./mrkdwn.ts";
-import { type ButtonValue, parseButtonValue, parseSlashText, type SlashCommand } from "./parse.ts";
+import {
+  type ButtonValue,
+  parseButtonValue,
+  parseJoinValue,
+  parseSlashText,
+  type SlashCommand,
+} from "./parse.ts";
+import {
+  alreadyInLineMessage,
+  joinClosedMessage,
+  joinedMessage,
+  joinPendingMessage,
+  leftLineMessage,
+  notInLineMessage,
+} from "./line_messages.ts";
+import { isSlackPlace, type JoinEvent, type SlackWaiters, userPlace } from "./waiters.ts";
 
 /** An answer plus what happened, for the log line (never secrets). */
 export interface Outcome {
@@ -62,6 +84,8 @@ export interface RunContext {
   seen?: Observations;
   /** The slash command as configured in Slack, e.g. `/daplaya`, for help texts. */
   command: string;
+  /** The Slack users this `serve` keeps places in line for (**Join the line**). */
+  waiters?: SlackWaiters;
 }
 
 /** Parses and runs a slash command; every outcome is an answer, never a thrown error. */
@@ -80,6 +104,8 @@ export async function runSlash(text: string, ctx: RunContext): Promise<Outcome> 
       return await lock(cmd, ctx);
     case "release":
       return await release(cmd.env, ctx);
+    case "cancel":
+      return await cancel(cmd.env, ctx);
     case "leases":
       return await leases(cmd.env, ctx);
   }
@@ -159,6 +185,10 @@ async function lock(
   const { env, kind } = cmd;
   const who = await identify(ctx, env);
   if (!("user" in who)) return who;
+  // A refused regular lock offers a place in line, when this serve keeps places.
+  const joinOffer = kind === "regular" && ctx.waiters
+    ? { env, meta: cmd.meta, metaExplicit: cmd.metaExplicit, command: ctx.command }
+    : undefined;
   const settle = ctx.locker.acquire({
     env,
     user: who.user,
@@ -180,8 +210,14 @@ async function lock(
       e instanceof NotAcquiredError
         ? {
           message: e.holder
-            ? heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user]))
-            : waitingLineMessage(env, e.line, who, await ctx.names(e.line.map((p) => p.user))),
+            ? heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user]), joinOffer)
+            : waitingLineMessage(
+              env,
+              e.line,
+              who,
+              await ctx.names(e.line.map((p) => p.user)),
+              joinOffer,
+            ),
           result: "held",
           env,
         }
@@ -216,7 +252,7 @@ async function release(env: string, ctx: RunContext): Promise<Outcome> {
  * never abandoned halfway: it runs to its end, within the store's own timeouts).
  */
 async function inTime(
-  action: "lock" | "release",
+  action: "lock" | "release" | "cancel",
   env: string,
   settle: Promise<Outcome>,
   ctx: RunContext,
@@ -270,7 +306,7 @@ function noIdentity(e: unknown, env: string): Outcome {
 }
 
 function unknownState(
-  action: "lock" | "release" | "leases",
+  action: "lock" | "release" | "leases" | "cancel",
   env: string | undefined,
   e: unknown,
   command: string,
@@ -283,4 +319,131 @@ function unknownState(
     ...(env ? { env } : {}),
     error: error.split("\n")[0],
   };
+}
+
+/** Where a button's answer goes, besides who clicked it. */
+export interface Click {
+  userId: string;
+  responseUrl: string;
+}
+
+/**
+ * **Join the line**: `serve` takes a place in the env's line for the clicker and keeps it; the
+ * answer says which place (or, when the env was free meanwhile, that the lock is theirs).
+ */
+export async function runJoinButton(
+  value: string | undefined,
+  ctx: RunContext,
+  click: Click,
+): Promise<Outcome> {
+  const outcome = await join(value, ctx, click);
+  // The place replaces the message with the button, so that it is not clicked twice.
+  outcome.message.replace_original = outcome.result === "waiting" || outcome.result === "pending";
+  return outcome;
+}
+
+async function join(
+  value: string | undefined,
+  ctx: RunContext,
+  click: Click,
+): Promise<Outcome> {
+  const target = parseJoinValue(value);
+  if (target === "invalid") {
+    const text = `not a Join button daplaya made: use \`${ctx.command} lock ENV\``;
+    return { message: errorReply(text, ctx.command), result: "invalid" };
+  }
+  const { env } = target;
+  // A click does not say which slash command its message answered: the button does.
+  if (target.command !== undefined) ctx = { ...ctx, command: target.command };
+  const waiters = ctx.waiters;
+  if (!waiters || waiters.closed) {
+    return { message: joinClosedMessage(env), result: "closed", env };
+  }
+  const who = await identify(ctx, env);
+  if (!("user" in who)) return who;
+  let line;
+  try {
+    line = await ctx.within(ctx.locker.line(env));
+  } catch (e) {
+    return unknownState("leases", env, e, ctx.command);
+  }
+  // Once per user and env: a place kept here, by another replica, or by the CLI.
+  const local = waiters.local(env, who.user);
+  const place = userPlace(line, who.user);
+  if (local || place) {
+    const position = place?.position ?? local?.position;
+    const fromCli = !local && place !== null && !place.slack;
+    return {
+      message: alreadyInLineMessage(env, position, who, ctx.command, fromCli),
+      result: "already",
+      env,
+    };
+  }
+  if (waiters.closed) return { message: joinClosedMessage(env), result: "closed", env };
+  // No await between the checks above and this: two clicks at once start one wait.
+  const joining = waiters.start({
+    env,
+    meta: target.meta,
+    metaExplicit: target.metaExplicit,
+    who,
+    userId: click.userId,
+    responseUrl: click.responseUrl,
+    command: ctx.command,
+  });
+  let event: JoinEvent;
+  try {
+    event = await ctx.within(joining.first);
+  } catch (e) {
+    if (!(e instanceof DeadlineExceeded)) throw e;
+    if (joining.giveUp()) {
+      return {
+        message: joinPendingMessage(env, who, ctx.command, waiters.reach),
+        result: "pending",
+        env,
+      };
+    }
+    event = await joining.first;
+  }
+  if (event.kind === "waiting") {
+    const message = joinedMessage(env, event.position, who, ctx.command, waiters.reach);
+    return { message, result: "waiting", env };
+  }
+  if (event.kind === "granted") {
+    // Free by the time of the click: the lock is theirs, announced like any Slack lock.
+    const held = event.held;
+    return {
+      message: lockedMessage(held, who),
+      result: held.refreshed ? "refreshed" : "locked",
+      env,
+    };
+  }
+  const e = event.error;
+  if (e instanceof InterruptedError || e instanceof LeftLineError) {
+    return { message: leftLineMessage(env, who), result: "left", env };
+  }
+  return unknownState("lock", env, e, ctx.command);
+}
+
+/**
+ * `/daplaya cancel ENV`: the user's places that `serve` keeps in ENV's line leave it, on this
+ * replica (its waiter stops) and on any other (the place is removed from the table, and the
+ * replica keeping it stops at its next renewal). A CLI waiter's place is left alone.
+ */
+async function cancel(env: string, ctx: RunContext): Promise<Outcome> {
+  const who = await identify(ctx, env);
+  if (!("user" in who)) return who;
+  const settle = (async (): Promise<Outcome> => {
+    const here = await ctx.waiters?.stop(env, who.user) ?? false;
+    const removed = await ctx.locker.cancelWait(env, who.user, isSlackPlace);
+    if (here || removed.length > 0) {
+      return { message: leftLineMessage(env, who), result: "left", env };
+    }
+    const place = userPlace(await ctx.locker.line(env), who.user);
+    return {
+      message: notInLineMessage(env, who, ctx.command, place?.position),
+      result: "not-in-line",
+      env,
+    };
+  })().catch((e) => unknownState("cancel", env, e, ctx.command));
+  return await inTime("cancel", env, settle, ctx);
 }

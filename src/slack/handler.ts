@@ -10,10 +10,12 @@ import {
   DeadlineExceeded,
   type Outcome,
   type RunContext,
+  runJoinButton,
   runReleaseButton,
   runSlash,
 } from "./commands.ts";
-import { RELEASE_ACTION, RELEASE_UBERLOCK_ACTION } from "./messages.ts";
+import { JOIN_ACTION, RELEASE_ACTION, RELEASE_UBERLOCK_ACTION } from "./messages.ts";
+import { SlackWaiters } from "./waiters.ts";
 import type { SlackMessage } from "./mrkdwn.ts";
 import { isSlackUserId, SlackIdentities } from "./identity.ts";
 import { appIdAllowed, SlackVerifier } from "./verify.ts";
@@ -40,12 +42,24 @@ export interface SlackHandlerDeps {
   /** One line per request; never given secrets, tokens or response URLs. */
   log(line: string): void;
   replyBudgetMs?: number;
+  /** How often a Slack user's place in line is renewed (default 5 s). */
+  waitIntervalMs?: number;
+  /** The longest a Slack user waits in line (default 8 h; 29 min without a bot token). */
+  maxWaitMs?: number;
 }
 
 export interface SlackHandler {
   (req: Request): Promise<Response>;
-  /** Waits until answers still being posted to Slack's response_url are sent. */
+  /**
+   * At shutdown: ends the waits of Slack users who joined a line here (`stopWaiting`), then
+   * waits until answers still being posted to Slack's response_url are sent.
+   */
   drain(): Promise<void>;
+  /**
+   * Ends the waits of Slack users who joined a line here: each leaves its line, and its user
+   * is told; a Join clicked after it is refused.
+   */
+  stopWaiting(): Promise<void>;
 }
 
 const COMMANDS_PATH = "/slack/commands";
@@ -68,6 +82,16 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   const pending = new Set<Promise<void>>();
   // What this handler's lock requests have seen of each env, for as long as it serves.
   const seen = new Observations();
+  const waiters = new SlackWaiters({
+    locker: deps.locker,
+    clock: deps.clock,
+    seen,
+    apiUrl: deps.apiUrl ?? DEFAULT_SLACK_API_URL,
+    ...(deps.botToken ? { botToken: deps.botToken } : {}),
+    ...(deps.waitIntervalMs !== undefined ? { intervalMs: deps.waitIntervalMs } : {}),
+    ...(deps.maxWaitMs !== undefined ? { maxWaitMs: deps.maxWaitMs } : {}),
+    log: deps.log,
+  });
 
   async function handle(
     req: Request,
@@ -153,9 +177,10 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     const action = Array.isArray(payload.actions) ? payload.actions[0] : undefined;
     const actionId = action?.action_id;
     note.cmd = typeof payload.type === "string" ? payload.type.slice(0, 40) : "?";
+    const join = actionId === JOIN_ACTION;
     if (
       payload.type !== "block_actions" ||
-      (actionId !== RELEASE_ACTION && actionId !== RELEASE_UBERLOCK_ACTION)
+      (!join && actionId !== RELEASE_ACTION && actionId !== RELEASE_UBERLOCK_ACTION)
     ) {
       note.result = "ignored";
       return new Response(null, { status: 200 });
@@ -179,11 +204,10 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
     );
     let outcome: Outcome;
     try {
-      outcome = await runReleaseButton(
-        typeof action?.value === "string" ? action.value : undefined,
-        actionId === RELEASE_UBERLOCK_ACTION,
-        ctx,
-      );
+      const value = typeof action?.value === "string" ? action.value : undefined;
+      outcome = join
+        ? await runJoinButton(value, ctx, { userId, responseUrl })
+        : await runReleaseButton(value, actionId === RELEASE_UBERLOCK_ACTION, ctx);
     } catch (e) {
       handOver.resolve();
       throw e;
@@ -215,6 +239,7 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       names: (users) => identities.names(users, remaining() - NAMES_MARGIN_MS),
       within: (call) => withDeadline(call, remaining()),
       late,
+      waiters,
     };
   }
 
@@ -287,8 +312,10 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
   };
   return Object.assign(handler, {
     drain: async () => {
+      await waiters.close();
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
+    stopWaiting: () => waiters.close(),
   });
 }
 

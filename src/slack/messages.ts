@@ -18,7 +18,7 @@ import {
   slackDate,
   type SlackMessage,
 } from "./mrkdwn.ts";
-import { type ButtonValue, buttonValue, DEFAULT_META } from "./parse.ts";
+import { type ButtonValue, buttonValue, DEFAULT_META, type JoinValue, joinValue } from "./parse.ts";
 
 /** All block text of one message: Slack refuses much longer ones (`msg_blocks_too_long`). */
 const MAX_MESSAGE_TEXT = 12_000;
@@ -28,6 +28,9 @@ export const RELEASE_ACTION = "release";
 
 /** Button on an uberlock answer: ends that very uberlock, if the clicker holds it. */
 export const RELEASE_UBERLOCK_ACTION = "release_uberlock";
+
+/** Button on a refused `lock`: a place in the env's line, kept by `serve` (value: JoinValue). */
+export const JOIN_ACTION = "join_line";
 
 export type Holder = NotHeldError["holders"][number];
 
@@ -130,14 +133,40 @@ export function heldByMessage(
   holder: NonNullable<NotAcquiredError["holder"]>,
   who: SlackIdentity,
   names: Names = esc,
+  /** The refused lock's env and meta, to offer **Join the line** (uberlocks never wait). */
+  join?: JoinValue,
 ): SlackMessage {
   const what = holder.kind === "uberlock" ? "an uberlock" : "a lock";
   const head = `:no_entry: *${env}* is held by *${names(holder.slot.user)}* (${what} since ${
     slackDate(holder.slot.createdAt)
   })\n>`;
   const text = `${head}${escCut(holder.slot.meta, MAX_BLOCK_TEXT - head.length)}`;
-  const hint = `Nothing was changed. Try again when it is released (\`leases ${env}\` shows it).`;
-  return message("ephemeral", text, [section(text), context(hint), ...identityNote(who)]);
+  const hint = join
+    ? joinHint(env)
+    : `Nothing was changed. Try again when it is released (\`leases ${env}\` shows it).`;
+  return message("ephemeral", text, [
+    section(text),
+    context(hint),
+    ...identityNote(who),
+    ...(join ? [joinButton(join)] : []),
+  ]);
+}
+
+function joinHint(env: string): string {
+  return `Nothing was changed. *Join the line* to get it in turn: I will message you when it is yours (\`leases ${env}\` shows the line).`;
+}
+
+/** **Join the line**: a place in the env's line, kept by `serve` until it is the clicker's turn. */
+export function joinButton(join: JoinValue): Block {
+  return {
+    type: "actions",
+    elements: [{
+      type: "button",
+      text: { type: "plain_text", text: "Join the line" },
+      action_id: JOIN_ACTION,
+      value: joinValue(join),
+    }],
+  };
 }
 
 /** `/daplaya lock` on a free env that others wait in line for: nobody overtakes the line. */
@@ -146,14 +175,21 @@ export function waitingLineMessage(
   line: Place[],
   who: SlackIdentity,
   names: Names = esc,
+  join?: JoinValue,
 ): SlackMessage {
   const first = line[0];
   const text = `:hourglass: *${env}* is free, but ${line.length} wait${
     line.length === 1 ? "s" : ""
   } in line for it, first *${names(first?.user ?? "")}* (since ${slackDate(first?.since ?? 0)})`;
-  const hint =
-    `Nothing was changed. Waiters are served in order (\`leases ${env}\` shows the line).`;
-  return message("ephemeral", text, [section(text), context(hint), ...identityNote(who)]);
+  const hint = join
+    ? joinHint(env)
+    : `Nothing was changed. Waiters are served in order (\`leases ${env}\` shows the line).`;
+  return message("ephemeral", text, [
+    section(text),
+    context(hint),
+    ...identityNote(who),
+    ...(join ? [joinButton(join)] : []),
+  ]);
 }
 
 export function releasedMessage(
@@ -242,9 +278,10 @@ export function helpMessage(command: string, problem?: string): SlackMessage {
   const c = command;
   const usage = [
     `*${c}* — a deploy lock per environment, shared with the \`daplaya\` CLI`,
-    `\`${c} lock &lt;ENV&gt; [META]\` take the lock on ENV (never waits: if someone holds it, you are told who)`,
+    `\`${c} lock &lt;ENV&gt; [META]\` take the lock on ENV (never waits: if someone holds it, you are told who, and may *Join the line*)`,
     `\`${c} uberlock &lt;ENV&gt; [META]\` break-glass freeze: nobody else can take a new lock on ENV`,
     `\`${c} release &lt;ENV&gt;\` release your lock(s) on ENV`,
+    `\`${c} cancel &lt;ENV&gt;\` leave the line for ENV that you joined with *Join the line*`,
     `\`${c} leases [ENV]\` list the active locks and who waits in line (also \`locks\`)`,
     `\`${c} help\` this help`,
     `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
@@ -266,7 +303,7 @@ export function errorReply(error: string, command: string): SlackMessage {
  * Says why the lock's user is `slack:<id>` and not an email (no bot token is configured). Only
  * in ephemeral answers: it is a hint for the asker, not for the channel.
  */
-function identityNote(who: SlackIdentity): Block[] {
+export function identityNote(who: SlackIdentity): Block[] {
   if (!who.fallback) return [];
   return [context(
     `:information_source: No email from Slack (${esc(who.fallback)}), so you are \`${who.user}\`${
@@ -275,7 +312,7 @@ function identityNote(who: SlackIdentity): Block[] {
   )];
 }
 
-function whoText(who: SlackIdentity): string {
+export function whoText(who: SlackIdentity): string {
   const user = esc(who.user);
   return who.fallback && who.userName ? `${user} (@${esc(who.userName)})` : user;
 }
@@ -303,7 +340,7 @@ export function noIdentityMessage(e: IdentityUnconfirmed): SlackMessage {
 
 /** DynamoDB did not answer in time (`timeout`) or could not be reached: the state is unknown. */
 export function unknownStateMessage(
-  action: "lock" | "release" | "leases",
+  action: "lock" | "release" | "leases" | "cancel",
   env: string | undefined,
   timeout: boolean,
   command: string,

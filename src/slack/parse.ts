@@ -32,6 +32,8 @@ export type SlashCommand =
     newEnv: boolean;
   }
   | { name: "release"; env: string }
+  /** Leaves the line this Slack user joined with **Join the line**. */
+  | { name: "cancel"; env: string }
   | { name: "leases"; env?: string }
   | { name: "help"; problem?: string };
 
@@ -67,6 +69,12 @@ export function parseSlashText(raw: string): SlashCommand {
       }
       if (more.length > 0) return problem("`release` takes just the env");
       return { name: "release", env: parseEnv(envWord) };
+    case "cancel":
+      if (envWord === undefined) {
+        return problem("`cancel` needs an env, e.g. `cancel production`");
+      }
+      if (more.length > 0) return problem("`cancel` takes just the env");
+      return { name: "cancel", env: parseEnv(envWord) };
     case "leases":
     case "locks":
       if (more.length > 0) return problem(`\`${verb}\` takes at most one env`);
@@ -108,6 +116,60 @@ export function parseButtonValue(
     const idOk = typeof v?.id === "string" && v.id !== "" && v.id.length <= 200;
     if (!idOk || typeof v.env !== "string" || !LOCK_KINDS.includes(v.kind)) return "invalid";
     return { id: v.id, env: parseEnv(v.env), kind: v.kind };
+  } catch {
+    return "invalid";
+  }
+}
+
+/**
+ * A **Join the line** button's value, as JSON: the env, and the meta of the `lock` that was
+ * refused (a waiter's lock gets it, as the CLI's would).
+ */
+export interface JoinValue {
+  env: string;
+  meta: string;
+  /** True when the meta was typed (not the default). */
+  metaExplicit: boolean;
+  /** The slash command as configured (`/daplaya`), for the texts: a click does not say it. */
+  command?: string;
+}
+
+const COMMAND_RE = /^\/[A-Za-z0-9_.-]{1,40}$/;
+
+/** Slack's limit for a button's value. */
+const MAX_BUTTON_VALUE = 2000;
+
+/** The value of a Join button; a meta too long for Slack's 2,000 characters is shortened (…). */
+export function joinValue(join: JoinValue): string {
+  let meta = join.meta;
+  for (;;) {
+    const value = JSON.stringify({
+      env: join.env,
+      meta,
+      explicit: join.metaExplicit,
+      ...(join.command !== undefined ? { cmd: join.command } : {}),
+    });
+    if (value.length <= MAX_BUTTON_VALUE) return value;
+    const chars = [...meta];
+    // Each cut removes at least as many characters as the value is over, plus one for the `…`.
+    const over = value.length - MAX_BUTTON_VALUE;
+    meta = `${chars.slice(0, Math.max(0, chars.length - over - 1)).join("")}…`;
+  }
+}
+
+/** The env and meta a Join button is about; or "invalid". */
+export function parseJoinValue(value: string | undefined): JoinValue | "invalid" {
+  if (value === undefined || !value.startsWith("{")) return "invalid";
+  try {
+    const v = JSON.parse(value);
+    if (typeof v?.env !== "string" || typeof v.meta !== "string") return "invalid";
+    const join: JoinValue = {
+      env: parseEnv(v.env),
+      meta: parseMeta(v.meta),
+      metaExplicit: v.explicit === true,
+    };
+    if (typeof v.cmd === "string" && COMMAND_RE.test(v.cmd)) join.command = v.cmd;
+    return join;
   } catch {
     return "invalid";
   }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { Sleep } from "../../src/core/clock.ts";
 import { ManualClock } from "../support/manual_clock.ts";
-import { NotAcquiredError } from "../../src/core/errors.ts";
+import { LeftLineError, NotAcquiredError } from "../../src/core/errors.ts";
 import {
   type AcquireOptions,
   FAST_PATH_WATCH_MS,
@@ -12,6 +12,7 @@ import {
   Observations,
 } from "../../src/core/locker.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { SteppedClock } from "../support/stepped_clock.ts";
 
 const LEASE = 30_000;
 const INTERVAL = 5_000;
@@ -258,5 +259,43 @@ Deno.test("single attempts share what they saw through AcquireOptions.seen", asy
         assert.deepEqual(held.superseded, [old.record.id]);
       },
     );
+  }
+});
+
+Deno.test("rejoin: false never takes the lock without its place", async (t) => {
+  /** A store where `/daplaya cancel` (from another replica) removes bob's place just before a grant. */
+  class CancelBeforeGrant extends MemoryStore {
+    cancel = false;
+    override async grant(req: Parameters<MemoryStore["grant"]>[0]) {
+      if (this.cancel && req.place !== undefined) {
+        this.cancel = false;
+        const line = (await this.guard(req.env))?.line ?? [];
+        const index = line.findIndex((p) => p.pid === req.place);
+        await this.leave({ env: req.env, places: [{ pid: req.place, index }] });
+      }
+      return await super.grant(req);
+    }
+  }
+  for (const rejoin of [false, true]) {
+    await t.step(`rejoin: ${rejoin}`, async () => {
+      const clock = new SteppedClock();
+      const store = new CancelBeforeGrant();
+      const locker = new Locker(store, clock, clock.sleep);
+      const alice = await locker.acquire(options("alice", { timeoutMs: 0 }));
+      const bob = locker.acquire(options("bob", { timeoutMs: 60_000, intervalMs: 1000, rejoin }));
+      await clock.sleeping(1);
+      await locker.releaseHeld(alice);
+      store.cancel = true;
+      const outcome = bob.then((held) => held.record.user, (e) => e);
+      await clock.advance(1000, 1000);
+      if (rejoin) {
+        // Its place gone, the line empty and the env free: a waiter that may rejoin takes it.
+        assert.equal(await outcome, "bob");
+      } else {
+        assert.ok((await outcome) instanceof LeftLineError);
+        assert.deepEqual(await store.active(), []);
+      }
+      assert.deepEqual((await store.guard("PRODUCTION"))?.line ?? [], []);
+    });
   }
 });

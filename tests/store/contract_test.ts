@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../support/manual_clock.ts";
 import {
   InterruptedError,
+  LeftLineError,
   NewEnvError,
   NotAcquiredError,
   NotHeldError,
@@ -629,6 +630,85 @@ async function contract(t: Deno.TestContext, makeStore: (name: string) => Promis
     assert.equal(b.status, "rejected");
     assert.equal(c.status, "rejected");
     assert.deepEqual(await users(store, "AGAIN"), []);
+    store.close();
+  });
+
+  await t.step(
+    "cancelWait removes a user's places; a waiter that may not rejoin then stops",
+    async () => {
+      const { store, clock, locker } = await freshStepped();
+      await locker.acquire(acquireOptions("CANCEL", "alice"));
+      const notes: string[] = [];
+      const bob = locker.acquire(
+        waiting("CANCEL", "bob", {
+          rejoin: false,
+          placeId: "slack-bob-1",
+          onNote: (n) => notes.push(n),
+        }),
+      );
+      await clock.sleeping(1);
+      const stopCarol = new AbortController();
+      const carol = locker.acquire(waiting("CANCEL", "carol", { signal: stopCarol.signal }));
+      await clock.sleeping(2);
+      // The same user waits from elsewhere too (a place the filter below leaves alone).
+      const other = place("BOB", clock.now());
+      await store.join({ env: "CANCEL", place: other });
+      assert.deepEqual(await users(store, "CANCEL"), ["bob", "carol", "BOB"]);
+      const slackOnly = (p: Place) => p.pid.startsWith("slack-");
+      const removed = await locker.cancelWait("CANCEL", "Bob", slackOnly);
+      assert.deepEqual(removed.map((p) => [p.pid, p.user]), [["slack-bob-1", "bob"]]);
+      assert.deepEqual(await users(store, "CANCEL"), ["carol", "BOB"]);
+      // Its waiter finds the place gone at its next renewal, and stops instead of rejoining.
+      const stopped = assert.rejects(bob, (e) => {
+        assert.ok(e instanceof LeftLineError);
+        assert.equal(e.exitCode, 3);
+        assert.equal(
+          e.message,
+          "the place of bob in the line of env CANCEL was removed (cancelled, or not renewed within 3s); not joining again",
+        );
+        return true;
+      });
+      await clock.advance(1000, 1000);
+      await stopped;
+      assert.deepEqual(notes, []);
+      assert.deepEqual(await users(store, "CANCEL"), ["carol", "BOB"]);
+      // Not (or no longer) in line: nothing to remove.
+      assert.deepEqual(await locker.cancelWait("CANCEL", "bob", slackOnly), []);
+      assert.deepEqual(await locker.cancelWait("NOLINE", "bob"), []);
+      // Without a filter: every place of the user.
+      assert.deepEqual((await locker.cancelWait("CANCEL", "bob")).map((p) => p.pid), [other.pid]);
+      assert.deepEqual(await users(store, "CANCEL"), ["carol"]);
+      assert.deepEqual((await locker.line("CANCEL")).map((p) => p.user), ["carol"]);
+      stopCarol.abort();
+      await assert.rejects(carol, InterruptedError);
+      assert.deepEqual(await locker.line("CANCEL"), []);
+      store.close();
+    },
+  );
+
+  await t.step("cancelWait finds the places again where others moved them", async () => {
+    const { store, clock, locker } = await fresh();
+    await locker.acquire(acquireOptions("MOVED", "alice"));
+    const [dave, bob1, carol, bob2] = ["dave", "bob", "carol", "bob"].map((u) =>
+      place(u, clock.now())
+    );
+    for (const p of [dave, bob1, carol, bob2]) await store.join({ env: "MOVED", place: p });
+    // Dave leaves between cancelWait's read and its write: both of bob's places move up one.
+    let raced = false;
+    const racing = {
+      guard: (env: string) => store.guard(env),
+      leave: async (req: Parameters<LockStore["leave"]>[0]) => {
+        if (!raced) {
+          raced = true;
+          await store.leave({ env: "MOVED", places: [{ pid: dave.pid, index: 0 }] });
+        }
+        return await store.leave(req);
+      },
+    } as unknown as LockStore;
+    const removed = await new Locker(racing, clock, clock.sleep).cancelWait("MOVED", "bob");
+    assert.ok(raced);
+    assert.deepEqual(removed.map((p) => p.pid), [bob1.pid, bob2.pid]);
+    assert.deepEqual(await users(store, "MOVED"), ["carol"]);
     store.close();
   });
 

@@ -2,7 +2,7 @@ import { UsageError } from "../core/errors.ts";
 import { parseDuration, parseEnv } from "../core/parse.ts";
 import type { StoreConfig } from "../core/store.ts";
 import { formatDuration, truncate } from "../core/text.ts";
-import { DEFAULT_POLL_MS, type SlackChannels } from "../slack/notifier.ts";
+import { DEFAULT_POLL_MS, type SlackChannels } from "../slack/settings.ts";
 import type { CliContext } from "./context.ts";
 import type { GlobalOptions } from "./global_options.ts";
 

@@ -1,5 +1,4 @@
 import { CommandExit, LockLostError, UsageError } from "../core/errors.ts";
-import { LeaseKeeper } from "../core/lease.ts";
 import { formatDuration } from "../core/text.ts";
 import type { Child, CliContext } from "./context.ts";
 import { lockLine } from "./format.ts";
@@ -111,6 +110,7 @@ export function runCommand(ctx: CliContext) {
         for (const signal of pending) child.kill(signal);
         const running = child;
 
+        const { LeaseKeeper } = await import("../core/lease.ts");
         const keeper = new LeaseKeeper(locker, held, ctx.clock, ctx.sleep, {
           stopMarginMs: graceMs + leaseMs / 10,
           onRetry: (e) =>

@@ -1,11 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { FailureError, UsageError } from "../core/errors.ts";
 import { parseDuration } from "../core/parse.ts";
-import { createSlackHandler, DEFAULT_SLACK_API_URL } from "../slack/handler.ts";
-import { parseStatusAuth } from "../web/auth.ts";
-import { createStatusHandler, DEFAULT_REFRESH_SECONDS } from "../web/status.ts";
+import { DEFAULT_SLACK_API_URL } from "../slack/settings.ts";
+import { DEFAULT_REFRESH_SECONDS, parseStatusAuth } from "../web/auth.ts";
 import { httpUrl, slackPosting, storeConfig } from "./config.ts";
-import { postingLine, startPosting } from "./serve_posting.ts";
 import { withLocker } from "./shared.ts";
 import type { CliContext } from "./context.ts";
 import { globals, STORE_GLOBALS, usesGlobals } from "./global_options.ts";
@@ -67,6 +65,13 @@ export function serveCommand(ctx: CliContext) {
       }
       // Tight limits: every Slack answer must leave within 3 seconds.
       await withLocker(ctx, g, async (locker, store) => {
+        // Loaded here, not with the CLI: --help and --version stay quick.
+        const [{ createSlackHandler }, { createStatusHandler }, { postingLine, startPosting }] =
+          await Promise.all([
+            import("../slack/handler.ts"),
+            import("../web/status.ts"),
+            import("./serve_posting.ts"),
+          ]);
         const slack = createSlackHandler({
           locker,
           clock: ctx.clock,

@@ -1,4 +1,4 @@
-import { Locker } from "../core/locker.ts";
+import type { Locker } from "../core/locker.ts";
 import { parseDuration } from "../core/parse.ts";
 import { formatDuration } from "../core/text.ts";
 import { UsageError } from "../core/errors.ts";
@@ -16,6 +16,8 @@ export async function withLocker<T>(
 ): Promise<T> {
   const store = await ctx.openStore({ ...storeConfig(g, ctx), ...limits });
   try {
+    // Loaded with the store, not with the CLI: --help and --version stay quick.
+    const { Locker } = await import("../core/locker.ts");
     return await fn(new Locker(store, ctx.clock, ctx.sleep), store);
   } finally {
     store.close();

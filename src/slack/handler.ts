@@ -26,7 +26,9 @@ const MAX_BODY_BYTES = 16 * 1024;
 const DEFAULT_REPLY_BUDGET_MS = 2500;
 /** Mentions are looked up only while at least this much of the reply budget is left after. */
 const NAMES_MARGIN_MS = 300;
-export const DEFAULT_SLACK_API_URL = "https://slack.com/api";
+import { DEFAULT_SLACK_API_URL } from "./settings.ts";
+
+export { DEFAULT_SLACK_API_URL };
 
 export interface SlackHandlerDeps {
   /** The same engine as the CLI, on whatever store. */

@@ -12,21 +12,15 @@ import type { LockStore } from "../core/store.ts";
 import { formatDuration, isoTime } from "../core/text.ts";
 import { type Names, SlackIdentities } from "./identity.ts";
 import { eventPost, type Post, reminderPost } from "./notices.ts";
+import { DEFAULT_POLL_MS, type SlackChannels } from "./settings.ts";
 
-/** Where each env's events are posted: `DAPLAYA_SLACK_CHANNELS`. */
-export interface SlackChannels {
-  /** Channel id by (upper-case) env. */
-  envs: Record<string, string>;
-  /** `*`: the channel of every other env; absent: other envs are not announced. */
-  other?: string;
-}
+export { DEFAULT_POLL_MS, type SlackChannels };
 
 export function channelFor(channels: SlackChannels | undefined, env: string): string | undefined {
   if (!channels) return undefined;
   return Object.hasOwn(channels.envs, env) ? channels.envs[env] : channels.other;
 }
 
-export const DEFAULT_POLL_MS = 3000;
 /** Waits between the attempts of a post Slack refused for a moment; then it is given up. */
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16_000];
 /** The longest a post waits for Slack's `Retry-After`. */

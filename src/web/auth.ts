@@ -5,6 +5,9 @@
  */
 import { UsageError } from "../core/errors.ts";
 
+/** How often the status page reloads itself (DAPLAYA_STATUS_REFRESH), in seconds. */
+export const DEFAULT_REFRESH_SECONDS = 10;
+
 /** Who may read the status page. */
 export interface StatusAuth {
   user: string;

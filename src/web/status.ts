@@ -16,12 +16,13 @@ import type { Locker } from "../core/locker.ts";
 import { parseEnv } from "../core/parse.ts";
 import { jsonText, readLocks } from "../core/report.ts";
 import { isoTime } from "../core/text.ts";
-import { BasicAuth, type StatusAuth } from "./auth.ts";
+import { BasicAuth, DEFAULT_REFRESH_SECONDS, type StatusAuth } from "./auth.ts";
+
+export { DEFAULT_REFRESH_SECONDS };
 import { badgeState, badgeSvg } from "./badge.ts";
 import { envPage, overviewPage, STYLE } from "./pages.ts";
 
 /** How often the page reloads itself unless told otherwise (DAPLAYA_STATUS_REFRESH). */
-export const DEFAULT_REFRESH_SECONDS = 10;
 /** Records shown on an env's page. */
 const HISTORY_LIMIT = 50;
 

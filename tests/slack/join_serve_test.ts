@@ -5,59 +5,17 @@
  * the Release button); another joins and SIGTERM leaves that place.
  */
 import assert from "node:assert/strict";
-import { daplaya, daplayaCommand } from "../../scripts/dev/daplaya.ts";
+import { daplaya } from "../../scripts/dev/daplaya.ts";
 import { localEnv, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
+import { startServe } from "../support/serve.ts";
+import { sign as slackSignature } from "../support/slack_signing.ts";
 
 const SECRET = "join-serve-test-secret";
 const BOT_TOKEN = "xoxb-join-serve-test";
-const encoder = new TextEncoder();
 let nonce = 0;
 
-async function sign(timestamp: string, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(SECRET),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`v0:${timestamp}:${body}`));
-  return `v0=${Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
-/** A running `daplaya serve`: its URL, and a way to stop it. */
-async function startServe(env: Record<string, string>) {
-  const child = daplayaCommand(["serve", "--port", "0", "--hostname", "127.0.0.1"], env).spawn();
-  let stderr = "";
-  const stderrDone = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const stdoutDone = new Response(child.stdout).text();
-  const deadline = Date.now() + 120_000; // a hang bound: a loaded machine starts slowly
-  let url: string | undefined;
-  while (!(url = stderr.match(/^Listening on (http:\/\/127\.0\.0\.1:\d+)\/$/m)?.[1])) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await Promise.all([child.status, stderrDone, stdoutDone]);
-      throw new Error(`serve did not start: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  let stopped: Promise<{ code: number; stderr: string }> | undefined;
-  return {
-    url,
-    stop(signal: Deno.Signal = "SIGTERM") {
-      stopped ??= (async () => {
-        child.kill(signal);
-        const s = await child.status;
-        await Promise.all([stderrDone, stdoutDone]);
-        return { code: s.code, stderr };
-      })();
-      return stopped;
-    },
-  };
-}
+const sign = (timestamp: string, body: string) => slackSignature(SECRET, timestamp, body);
 
 Deno.test("daplaya serve: Join the line, the handover, SIGTERM", async () => {
   const ddb = await startDynamoLocal();

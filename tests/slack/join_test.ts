@@ -16,32 +16,14 @@ import { MemoryStore } from "../../src/store/memory.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { placeOf } from "../support/place.ts";
+import { signedRequest as signedRequestWith } from "../support/slack_signing.ts";
 
 const SECRET = "join-test-secret";
 const BOT_TOKEN = "xoxb-join-test";
 const INTERVAL_MS = 100;
-const encoder = new TextEncoder();
 let nonce = 0;
 
-async function signedRequest(path: string, body: string): Promise<Request> {
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(SECRET),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = new Uint8Array(
-    await crypto.subtle.sign("HMAC", key, encoder.encode(`v0:${timestamp}:${body}`)),
-  );
-  const hex = Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
-  return new Request(`http://127.0.0.1${path}`, {
-    method: "POST",
-    headers: { "x-slack-request-timestamp": timestamp, "x-slack-signature": `v0=${hex}` },
-    body,
-  });
-}
+const signedRequest = (path: string, body: string) => signedRequestWith(SECRET, path, body);
 
 type Slack = ReturnType<typeof startFakeSlack>;
 

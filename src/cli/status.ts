@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { readLocks } from "../core/report.ts";
 import { sameUser } from "../core/model.ts";
 import { parseEnv } from "../core/parse.ts";
 import type { CliContext } from "./context.ts";
@@ -28,11 +29,7 @@ export function statusCommand(ctx: CliContext) {
       const g = globals(cmd);
       const env = opts.env === undefined ? undefined : parseEnv(opts.env);
       const me = await resolveIdentity(opts.user, ctx);
-      const [locks, waiting] = await withLocker(
-        ctx,
-        g,
-        (l) => Promise.all([l.list(env), l.waiting(env)]),
-      );
+      const { locks, waiting } = await withLocker(ctx, g, (l) => readLocks(l, env));
       const mine = locks.filter((r) => sameUser(r.user, me.user));
       const others = locks.filter((r) => !sameUser(r.user, me.user));
       if (g.json) return ctx.stdout(json({ user: me.user, mine, others, waiting }));

@@ -4,6 +4,12 @@ export interface Clock {
   monotonic(): number;
 }
 
+/**
+ * How far apart two hosts' wall clocks are trusted to be: a lease (or a place in line) whose
+ * holder's own timestamp is older than lease + this margin is long dead (the fast path).
+ */
+export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
+
 /** Sleeps `ms`; resolves early (without throwing) when `signal` aborts. */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 

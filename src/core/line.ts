@@ -2,14 +2,12 @@
  * An env's line of waiters, as one waiting `lock` or `run` sees and keeps it: its own place
  * (joined, renewed every interval, left when it stops waiting) and the places ahead of it.
  */
-import type { Clock } from "./clock.ts";
+import { type Clock, MAX_CLOCK_SKEW_MS } from "./clock.ts";
 import type { Guard, Observation, Place } from "./model.ts";
 import type { LockStore } from "./store.ts";
 
 /** A place lapses after this long unrenewed at the least, whatever the interval. */
 export const MIN_PLACE_LEASE_MS = 3000;
-/** A wall-clock gap this far past a place's lease means its waiter is long gone. */
-const LONG_DEAD_MS = 10 * 60_000;
 /** Changes to the line that keep failing because others changed it first. */
 const MAX_LINE_TRIES = 5;
 
@@ -98,7 +96,7 @@ export class LineSeat {
     if (this.watching && seen?.rvn === p.rvn && this.clock.monotonic() - seen.since >= p.leaseMs) {
       return true;
     }
-    return this.clock.now() > p.renewedAt + p.leaseMs + LONG_DEAD_MS;
+    return this.clock.now() > p.renewedAt + p.leaseMs + MAX_CLOCK_SKEW_MS;
   }
 
   /** Takes a place at the end of the line; returns the guard after it. */

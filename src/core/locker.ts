@@ -1,4 +1,4 @@
-import type { Clock, Sleep } from "./clock.ts";
+import { type Clock, MAX_CLOCK_SKEW_MS, type Sleep } from "./clock.ts";
 import { typoOf } from "./envs.ts";
 import {
   FailureError,
@@ -24,11 +24,7 @@ import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
 import { LineSeat, type LineView, placeLeaseMs, placesOf } from "./line.ts";
 
-/**
- * A lease may be taken over early, without watching it for a whole lease, once the holder's
- * own timestamp is older than lease + this margin: the fast path trusts clocks to within it.
- */
-export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
+export { MAX_CLOCK_SKEW_MS } from "./clock.ts";
 /**
  * The fast path also needs the record version seen unchanged for this long (or a whole lease,
  * if shorter), so a holder that re-locks more often than this is never cut short by it, however

@@ -12,6 +12,7 @@ import {
   UsageError,
 } from "../core/errors.ts";
 import type { Locker, Observations } from "../core/locker.ts";
+import { readLocks } from "../core/report.ts";
 import { IdentityUnconfirmed, type Names, type SlackIdentity } from "./identity.ts";
 import {
   errorReply,
@@ -276,9 +277,7 @@ function lateOutcome(outcome: Outcome, what: string): Outcome {
 
 async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome> {
   try {
-    const [locks, waiting] = await ctx.within(
-      Promise.all([ctx.locker.list(env), ctx.locker.waiting(env)]),
-    );
+    const { locks, waiting } = await ctx.within(readLocks(ctx.locker, env));
     const names = await ctx.names([...locks, ...waiting].map((r) => r.user));
     return {
       message: leasesMessage(env, locks, names, waiting),

@@ -48,8 +48,8 @@ const LOOKUP_WAIT_MS = 1000;
  * and fills the cache, so that the retry it asked for is answered at once.
  */
 const LOOKUP_TIMEOUT_MS = 10_000;
-/** Slack's errors that say nothing about the user: retrying may work. */
-const TRANSIENT_ERRORS = new Set([
+/** Slack's errors that say nothing about the request itself: retrying may work. */
+export const TRANSIENT_ERRORS = new Set([
   "ratelimited",
   "internal_error",
   "fatal_error",

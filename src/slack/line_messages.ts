@@ -28,7 +28,7 @@ export function joinedMessage(
   command: string,
   reach: Reach,
 ): SlackMessage {
-  const how = reach.dm ? "I will message you" : "I will post here";
+  const how = howYouHear(reach);
   const text =
     `:hourglass_flowing_sand: You are #${position} in line for *${env}*; ${how} when it is yours. \`${command} cancel ${env}\` leaves the line.`;
   return message("ephemeral", text, [
@@ -45,10 +45,15 @@ export function joinPendingMessage(
   command: string,
   reach: Reach,
 ): SlackMessage {
-  const how = reach.dm ? "I will message you" : "I will post here";
+  const how = howYouHear(reach);
   const text =
     `:hourglass: Joining the line for *${env}*: DynamoDB did not confirm your place within Slack's 3 seconds, and I keep trying. ${how} when it is yours, or if I cannot keep your place. \`${command} leases ${env}\` shows the line; \`${command} cancel ${env}\` leaves it.`;
   return message("ephemeral", text, [section(text), ...identityNote(who)]);
+}
+
+/** How a waiter hears when it is their turn. */
+function howYouHear(reach: Reach): string {
+  return reach.dm ? "I will message you" : "I will post here";
 }
 
 function reachNote(reach: Reach): string {

@@ -10,7 +10,7 @@ import type { Clock, Sleep } from "../core/clock.ts";
 import { EVENT_WINDOW_MS, type LockEvent, LockWatcher, type Reminder } from "../core/events.ts";
 import type { LockStore } from "../core/store.ts";
 import { formatDuration, isoTime } from "../core/text.ts";
-import { type Names, SlackIdentities } from "./identity.ts";
+import { type Names, SlackIdentities, TRANSIENT_ERRORS } from "./identity.ts";
 import { eventPost, type Post, reminderPost } from "./notices.ts";
 import { DEFAULT_POLL_MS, type SlackChannels } from "./settings.ts";
 
@@ -31,14 +31,6 @@ const POST_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 5000;
 /** How long a post waits for users.lookupByEmail (identity.ts caps it lower still). */
 const NAMES_WAIT_MS = 2000;
-/** Slack errors that say nothing was posted and a retry may work. */
-const TRANSIENT_ERRORS = new Set([
-  "ratelimited",
-  "internal_error",
-  "fatal_error",
-  "service_unavailable",
-  "request_timeout",
-]);
 const MENTION_RE = /^<@([A-Za-z0-9_-]{1,64})>$/;
 
 export interface NotifierOptions {

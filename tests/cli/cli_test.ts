@@ -742,18 +742,23 @@ Deno.test("CLI in-process: locks shows each env's line under its holder", async 
   await join("PRODUCTION", "carol", "x".repeat(100));
   h.clock.advance(5_000);
 
+  /** The active locks and lines the steps below set up, as `locks` prints them. */
+  const LINE_TABLE = [
+    "ENV         HOLDER              KIND     HELD FOR  LEASE  META",
+    "PRODUCTION  alice@example.com   lock     2m5s      -      deploy v1.2.3",
+    "            #1 bob@example.com  waiting  1m5s      -      deploy v1.2.4",
+    `            #2 carol            waiting  5s        -      ${"x".repeat(37)}...`,
+    "QA          frank               lock     2m5s      -      CLI",
+    "STAGING     (free)              -        -         -",
+    "            #1 erin             waiting  1m5s      -      CLI",
+  ];
+
   await t.step("the table: waiters under their env's holder, free envs after", async () => {
     const r = ok(await h.run(["locks"]));
     assert.equal(
       r.stdout,
       [
-        "ENV         HOLDER              KIND     HELD FOR  LEASE  META",
-        "PRODUCTION  alice@example.com   lock     2m5s      -      deploy v1.2.3",
-        "            #1 bob@example.com  waiting  1m5s      -      deploy v1.2.4",
-        `            #2 carol            waiting  5s        -      ${"x".repeat(37)}...`,
-        "QA          frank               lock     2m5s      -      CLI",
-        "STAGING     (free)              -        -         -",
-        "            #1 erin             waiting  1m5s      -      CLI",
+        ...LINE_TABLE,
         "",
       ].join("\n"),
     );
@@ -815,13 +820,7 @@ Deno.test("CLI in-process: locks shows each env's line under its holder", async 
         "You hold no locks.",
         "Others hold PRODUCTION and QA.",
         "",
-        "ENV         HOLDER              KIND     HELD FOR  LEASE  META",
-        "PRODUCTION  alice@example.com   lock     2m5s      -      deploy v1.2.3",
-        "            #1 bob@example.com  waiting  1m5s      -      deploy v1.2.4",
-        `            #2 carol            waiting  5s        -      ${"x".repeat(37)}...`,
-        "QA          frank               lock     2m5s      -      CLI",
-        "STAGING     (free)              -        -         -",
-        "            #1 erin             waiting  1m5s      -      CLI",
+        ...LINE_TABLE,
         "",
       ].join("\n"),
     );

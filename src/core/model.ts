@@ -23,6 +23,8 @@ export interface LockRecord {
   forced?: boolean;
   /** Set when a lease ran out and another grant ended this lock. */
   supersededBy?: string;
+  /** Set when the lock was granted with --override-freeze during a freeze: the window's id. */
+  overrodeFreeze?: string;
 }
 
 /** Who holds one kind on an env, as kept in the env's guard item. */
@@ -79,6 +81,48 @@ export interface Guard {
   uberlock?: Slot;
   /** The env's line of waiters, first = next; absent or empty when nobody waits. */
   line?: Place[];
+  /** The env's rules and freeze windows; absent until first set (version 0). */
+  policy?: Policy;
+}
+
+/**
+ * When a freeze window is in force: once, from `from` until `until` (epoch ms, end excluded),
+ * or every week in its zone's local time, e.g. `Fri 15:00-Mon 09:00` (as `parseWeekly` writes it).
+ */
+export type FreezeSchedule = { from: number; until: number } | { weekly: string };
+
+/** A freeze window: while it is in force, regular locks on its env are refused. */
+export interface Freeze {
+  /** Short and random, for `freeze remove --id`. */
+  id: string;
+  reason: string;
+  /** IANA time zone: a weekly schedule is local time there, and times are also shown in it. */
+  tz: string;
+  schedule: FreezeSchedule;
+  addedBy: string;
+  /** Epoch ms. */
+  addedAt: number;
+}
+
+/** Per-env rules for every new lock (both kinds). */
+export interface Rules {
+  /** A lock needs a meta: given with --meta, or the CI run URL. */
+  requireMeta?: boolean;
+  /** No lease longer than this; a lock without --ttl gets at most this. */
+  maxTtlMs?: number;
+  /** The lease of a lock taken without --ttl. */
+  defaultTtlMs?: number;
+}
+
+/** An env's policy as kept in its guard item. */
+export interface Policy {
+  /**
+   * Higher at every change (never back to 0): a grant is applied only while the policy still
+   * has the version the grant was decided on.
+   */
+  version: number;
+  rules: Rules;
+  freezes: Freeze[];
 }
 
 /** Users compare case-insensitively: `Alice@Example.com` is `alice@example.com`. */

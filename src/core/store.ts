@@ -2,7 +2,7 @@
  * The storage port: what the core needs from a backend, owned by the core. Adapters in
  * src/store/ implement it; tests/store/contract_test.ts holds each of them to it.
  */
-import type { Guard, LockKind, LockRecord, Place } from "./model.ts";
+import type { Freeze, Guard, LockKind, LockRecord, Place, Rules } from "./model.ts";
 
 /**
  * Where the lock table is and how to reach it, after flags and environment are merged: the
@@ -52,6 +52,12 @@ export interface GrantRequest {
    * waits for that uberlock).
    */
   place?: string;
+  /**
+   * The version of the env's policy the grant was decided on (absent or 0: the env has none):
+   * the grant is applied only while the policy still has it, so that a freeze window or a rule
+   * added a moment before is never missed.
+   */
+  policyVersion?: number;
   /** Idempotency token: the same logical attempt retried must carry the same token. */
   token: string;
 }
@@ -155,6 +161,23 @@ export interface LineResult {
 }
 
 /**
+ * Replaces an env's rules and freeze windows, applied only while its policy still has
+ * `seenVersion` (0: never set); the new version is `seenVersion + 1`. Creates the env's guard
+ * item (and puts the env in the table's list of envs) when there is none yet.
+ */
+export interface SetPolicyRequest {
+  env: string;
+  seenVersion: number;
+  rules: Rules;
+  freezes: Freeze[];
+  /** Idempotency token: the same logical attempt retried must carry the same token. */
+  token: string;
+}
+
+/** `ok`, or the guard as it was when the condition failed (null: no guard item). */
+export type PolicyResult = { ok: true } | { ok: false; guard: Guard | null };
+
+/**
  * One line of `daplaya doctor`: `ok` holds, `warn` holds with a caveat, `fail` does not hold,
  * `skip` could not be checked because an earlier check failed.
  */
@@ -180,7 +203,8 @@ export interface DiagnoseOptions {
  * - for a regular lock, the uberlock slot is empty, held by the same user (compared
  *   case-insensitively), or superseded;
  * - the proposed fence is greater than the guard's fence;
- * - for a regular lock, the env's line is empty or starts with the request's place.
+ * - for a regular lock, the env's line is empty or starts with the request's place;
+ * - the env's policy has the version the grant was decided on.
  *
  * Changes to the line (join, renew a place, leave) are single conditional writes on the guard
  * that return it, so a waiter needs one request per interval.
@@ -198,6 +222,7 @@ export interface LockStore {
   join(req: JoinRequest): Promise<LineResult>;
   renewPlace(req: RenewPlaceRequest): Promise<LineResult>;
   leave(req: LeaveRequest): Promise<LineResult>;
+  setPolicy(req: SetPolicyRequest): Promise<PolicyResult>;
   /** Strongly consistent read of an env's guard. */
   guard(env: string): Promise<Guard | null>;
   /** Strongly consistent reads of several envs' guards; envs without one are left out. */

@@ -50,7 +50,13 @@ export function inCi(v: CliContext["env"]): boolean {
 }
 
 /** The CI run URL under the CI systems we know, else `CLI`. */
+/** The meta of a lock taken without --meta: the CI run's URL, else `CLI`. */
 export function defaultMeta(v: CliContext["env"]): string {
+  return ciRunUrl(v) ?? "CLI";
+}
+
+/** The URL of the CI run this process is part of, when the CI says. */
+export function ciRunUrl(v: CliContext["env"]): string | undefined {
   if (v("GITHUB_ACTIONS") && v("GITHUB_RUN_ID")) {
     const server = v("GITHUB_SERVER_URL") ?? "https://github.com";
     return `${server}/${v("GITHUB_REPOSITORY")}/actions/runs/${v("GITHUB_RUN_ID")}`;
@@ -62,5 +68,5 @@ export function defaultMeta(v: CliContext["env"]): string {
   }
   const url = v("CI_JOB_URL") ?? v("CIRCLE_BUILD_URL") ?? v("BUILDKITE_BUILD_URL") ??
     v("BUILD_URL");
-  return url ? parseMeta(url) : "CLI";
+  return url ? parseMeta(url) : undefined;
 }

@@ -12,6 +12,7 @@ export function lockLine(held: Held, verbose: boolean): string {
   const verb = held.refreshed ? "Refreshed" : r.uberlock ? "Uberlocked" : "Locked";
   let line = `${verb} ${r.env} for ${r.user} (${truncate(r.meta, 60)})`;
   if (r.leaseMs !== undefined) line += `, lease ${formatDuration(r.leaseMs)}`;
+  if (r.overrodeFreeze !== undefined) line += `, overriding freeze window ${r.overrodeFreeze}`;
   if (verbose) line += `, fence ${r.fence}, id ${r.id}`;
   return line;
 }

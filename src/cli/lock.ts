@@ -2,10 +2,11 @@ import { Command } from "@commander-js/extra-typings";
 import { NotAcquiredError, UsageError } from "../core/errors.ts";
 import type { AcquireOptions, Waiter, Waiting } from "../core/locker.ts";
 import { recordOf } from "../core/model.ts";
+import { FrozenError, freezeText } from "../core/policy.ts";
 import { parseEnv, parseMeta } from "../core/parse.ts";
 import { formatAge, formatDuration } from "../core/text.ts";
 import type { CliContext } from "./context.ts";
-import { defaultMeta, resolveUser } from "./defaults.ts";
+import { ciRunUrl, resolveUser } from "./defaults.ts";
 import { json, lockLine } from "./format.ts";
 import { globals } from "./global_options.ts";
 import { examples } from "./help.ts";
@@ -26,6 +27,7 @@ interface LockFlags {
   interval?: string;
   ttl?: string;
   newEnv?: true;
+  overrideFreeze?: true;
 }
 
 /** The lock options shared by `lock` and `run`; `ttlDefault` says what no --ttl means. */
@@ -57,6 +59,10 @@ export function commandWithLockOptions(
     .option(
       "--new-env",
       "lock an env never locked before even if its name is close to a known one",
+    )
+    .option(
+      "--override-freeze",
+      "lock even while a freeze window is in force (needs --meta saying why; recorded)",
     );
 }
 
@@ -70,8 +76,17 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
   const intervalMs = durationOption(flags.interval, "--interval", 500, MAX_INTERVAL_MS) ??
     DEFAULT_INTERVAL_MS;
   const leaseMs = durationOption(flags.ttl, "--ttl", 3000, MAX_TTL_MS);
+  if (flags.overrideFreeze && flags.uberlock) {
+    throw new UsageError("--override-freeze is for regular locks: an uberlock is not stopped by a freeze");
+  }
+  if (flags.overrideFreeze && !flags.meta?.trim()) {
+    throw new UsageError(
+      '--override-freeze needs --meta saying why the freeze is overridden, e.g. --meta "hotfix for INC-123"',
+    );
+  }
   const user = await resolveUser(flags.user, ctx);
-  const meta = flags.meta !== undefined ? parseMeta(flags.meta) : defaultMeta(ctx.env);
+  const ciUrl = ciRunUrl(ctx.env);
+  const meta = flags.meta !== undefined ? parseMeta(flags.meta) : ciUrl ?? "CLI";
   const kind = flags.uberlock ? "uberlock" : "regular";
   return {
     env,
@@ -79,6 +94,8 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
     kind,
     meta,
     metaExplicit: flags.meta !== undefined,
+    ...(flags.meta === undefined && ciUrl !== undefined ? { metaFromCi: true } : {}),
+    ...(flags.overrideFreeze ? { overrideFreeze: true } : {}),
     intervalMs,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(leaseMs !== undefined ? { leaseMs } : {}),
@@ -104,6 +121,11 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
 export function stillLocked(env: string, w: Waiting): string {
   const place = w.position !== undefined ? `you are #${w.position} in line` : undefined;
   const waited = `waited ${formatAge(w.waitedMs)}`;
+  if (w.frozen && !w.holder) {
+    return `Still frozen at env ${env}: ${freezeText(w.frozen)} (${
+      [place, waited].filter(Boolean).join("; ")
+    })`;
+  }
   if (!w.holder) {
     const next = w.ahead[0]?.user || "(no user)";
     return `Still waiting at env ${env}: ${next} is next (${
@@ -126,11 +148,24 @@ export function signalExitCode(signal: Deno.Signal): number {
   return 128 + (signal === "SIGTERM" ? 15 : signal === "SIGBREAK" ? 21 : 2);
 }
 
-/** `lock --json` refused: who holds the env (null: nobody) and who waits in line before us. */
+/**
+ * `lock --json` refused: who holds the env (null: nobody), who waits in line before us, and
+ * the freeze window in force, if that was why.
+ */
 export function refusal(env: string, e: NotAcquiredError) {
   return {
     acquired: false,
     heldBy: e.holder ? recordOf(env, e.holder.kind, e.holder.slot) : null,
+    ...(e instanceof FrozenError
+      ? {
+        frozen: {
+          id: e.frozen[0].freeze.id,
+          reason: e.frozen[0].freeze.reason,
+          until: e.frozen[0].end,
+          tz: e.frozen[0].freeze.tz,
+        },
+      }
+      : {}),
     waiting: e.line.map((p, i): Waiter => ({
       env,
       user: p.user,

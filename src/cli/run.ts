@@ -45,7 +45,10 @@ export function runCommand(ctx: CliContext) {
     .action(async (argv, flags, cmd) => {
       const g = globals(cmd);
       const options = await lockOptions(flags, ctx);
-      options.leaseMs ??= DEFAULT_RUN_LEASE_MS;
+      if (options.leaseMs === undefined) {
+        // Kept alive by this process, so never the env's default ttl; its max ttl shortens it.
+        Object.assign(options, { leaseMs: DEFAULT_RUN_LEASE_MS, leaseIsDefault: true });
+      }
       // This process keeps the lock: no other process joins it, whatever --user it gives.
       options.owner = crypto.randomUUID();
       // SIGTERM must be followed by SIGKILL before the lease can run out: the grace period

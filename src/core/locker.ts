@@ -23,6 +23,13 @@ import {
 import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
 import { LineSeat, type LineView, placeLeaseMs, placesOf } from "./line.ts";
+import {
+  type FreezeInForce,
+  freezesAt,
+  FrozenError,
+  leaseUnder,
+  policyOf,
+} from "./policy.ts";
 
 export { MAX_CLOCK_SKEW_MS } from "./clock.ts";
 /**
@@ -42,7 +49,16 @@ export interface AcquireOptions {
   meta: string;
   /** True when meta was given explicitly: only then does a re-lock overwrite it. */
   metaExplicit: boolean;
+  /** The meta is the CI run's URL: explicit enough for an env's --require-meta rule. */
+  metaFromCi?: boolean;
   leaseMs?: number;
+  /** `leaseMs` is the command's own default (`run`), not a --ttl: an env's max ttl shortens it. */
+  leaseIsDefault?: boolean;
+  /**
+   * A regular lock goes through the env's freeze windows (needs an explicit meta, checked by the
+   * caller); the lock record names the windows it overrode (`overrodeFreeze`).
+   */
+  overrideFreeze?: boolean;
   /**
    * A token of this process, from a caller that keeps the lock alive while it works (`run`):
    * the lock is then kept, and no other process joins it, whatever user it gives.
@@ -137,6 +153,8 @@ export interface Waiting {
   ahead: Place[];
   /** How long this acquire has waited so far. */
   waitedMs: number;
+  /** The freeze window we wait out (the one ending last), when one is in force. */
+  frozen?: FreezeInForce;
   /**
    * Set when the holder's lease ran out by our clock: how long ago, and the longest we still
    * watch its record version unchanged before taking it over (the record-version rule).
@@ -230,6 +248,12 @@ export class Locker {
         if (o.signal?.aborted) throw interrupted(o);
         const { mine, supersede, blocker } = this.#assess(known, o, seen);
         const line = seat?.view(known) ?? noLine;
+        // The env's rules refuse a new lock at once (exit 2); its freeze windows make us wait.
+        const policy = policyOf(known);
+        // A re-lock keeps its lock's meta: only a --ttl over the max ttl refuses it.
+        const leaseMs = leaseUnder(policy.rules, mine ? { ...o, metaExplicit: true } : o);
+        const inForce = freezesAt(policy, o.kind, this.clock.now());
+        const frozen = o.overrideFreeze ? [] : inForce;
         if (seat?.joined && known !== null && line.index === -1 && o.rejoin === false) {
           // Our place is not in the guard we were answered with (a grant refused because it
           // was removed): never take the lock, nor a new place, without it.
@@ -238,7 +262,8 @@ export class Locker {
         }
         // The uberlock's holder goes past the line: everyone in it waits for that uberlock.
         const ownUber = known?.uberlock !== undefined && sameUser(known.uberlock.user, o.user);
-        const free = known === null || (!blocker && (line.ahead.length === 0 || ownUber));
+        const free = known === null ||
+          (!blocker && frozen.length === 0 && (line.ahead.length === 0 || ownUber));
         const request = mine
           ? "refresh"
           : line.lapsed.length > 0
@@ -252,6 +277,10 @@ export class Locker {
           : seat && !seat.joined
           ? "join"
           : "wait";
+        if (request === undefined && frozen.length > 0) {
+          const suffix = o.timeoutMs ? gaveUp(o.timeoutMs) : "";
+          throw new FrozenError(o.env, frozen, suffix, blocker, line.ahead);
+        }
         if (request === undefined) {
           throw new NotAcquiredError(
             this.#heldMessage(o, blocker, line.ahead),
@@ -260,7 +289,7 @@ export class Locker {
           );
         }
         if (request === "wait") {
-          o.onWait?.(this.#waiting(blocker, line, seen, started));
+          o.onWait?.(this.#waiting(blocker, line, seen, started, frozen[0]));
           await wait();
           continue;
         }
@@ -274,6 +303,8 @@ export class Locker {
             result = await this.#grant(o, known, supersede, known === null ? envIs : undefined, {
               probe,
               place,
+              leaseMs,
+              overrode: o.kind === "regular" && o.overrideFreeze ? inForce : [],
             });
             probe = undefined;
           } else if (request === "drop") result = { guard: await seat!.drop(line.lapsed) };
@@ -330,7 +361,8 @@ export class Locker {
         // is retried at once; several in a row mean the guard is not in a shape we wrote.
         const after = this.#assess(known, o, seen);
         const afterLine = seat?.view(known) ?? noLine;
-        const explained = after.mine || after.blocker || afterLine.ahead.length > 0;
+        const explained = after.mine || after.blocker || afterLine.ahead.length > 0 ||
+          policyOf(known).version !== policy.version;
         unexplained = explained ? 0 : unexplained + 1;
         if (unexplained > 5) {
           throw new FailureError(
@@ -357,9 +389,15 @@ export class Locker {
     known: Guard | null,
     supersede: Supersede[],
     envIs: "existing" | "new" | undefined,
-    { probe, place }: { probe?: Held; place?: string },
+    { probe, place, leaseMs, overrode }: {
+      probe?: Held;
+      place?: string;
+      leaseMs: number | undefined;
+      overrode: FreezeInForce[];
+    },
   ): Promise<Attempt> {
-    const held = probe ?? this.#newLock(o, known, supersede);
+    const held = probe ?? this.#newLock(o, known, supersede, leaseMs, overrode);
+    const policyVersion = policyOf(known).version;
     const result = await this.#settled(
       () =>
         this.store.grant({
@@ -371,6 +409,7 @@ export class Locker {
           supersede,
           ...(envIs !== undefined ? { envIs } : {}),
           ...(place !== undefined ? { place } : {}),
+          ...(policyVersion !== 0 ? { policyVersion } : {}),
           token: this.newId(),
         }),
       o.env,
@@ -401,10 +440,12 @@ export class Locker {
     line: LineView,
     seen: Map<LockKind, Observation>,
     started: number,
+    frozen: FreezeInForce | undefined,
   ): Waiting {
     const now = this.clock.now();
     const monotonic = this.clock.monotonic();
     const waiting: Waiting = { waitedMs: monotonic - started, ahead: line.ahead };
+    if (frozen) waiting.frozen = frozen;
     if (line.index >= 0) waiting.position = line.ahead.length + 1;
     if (!blocker) return waiting;
     const { slot, kind } = blocker;
@@ -451,7 +492,13 @@ export class Locker {
     return "guard" in result ? { ok: false, guard: result.guard } : { ok: true };
   }
 
-  #newLock(o: AcquireOptions, known: Guard | null, supersede: Supersede[]): Held {
+  #newLock(
+    o: AcquireOptions,
+    known: Guard | null,
+    supersede: Supersede[],
+    leaseMs: number | undefined,
+    overrode: FreezeInForce[],
+  ): Held {
     const now = this.clock.now();
     const record: LockRecord = {
       id: this.newId(),
@@ -466,9 +513,10 @@ export class Locker {
       // store's condition (greater than the guard's fence) makes them strictly increase.
       fence: Math.max(now, (known?.fence ?? 0) + 1),
     };
-    if (o.leaseMs !== undefined) {
-      Object.assign(record, { leaseMs: o.leaseMs, expiresAt: now + o.leaseMs });
+    if (leaseMs !== undefined) {
+      Object.assign(record, { leaseMs, expiresAt: now + leaseMs });
     }
+    if (overrode.length > 0) record.overrodeFreeze = overrode.map((f) => f.freeze.id).join(",");
     return {
       record,
       kind: o.kind,
@@ -865,8 +913,12 @@ export class Locker {
     } else {
       base = `env ${o.env} is free but others were first: ${waiting}`;
     }
-    return o.timeoutMs ? `${base}; gave up after waiting ${formatDuration(o.timeoutMs)}` : base;
+    return o.timeoutMs ? `${base}${gaveUp(o.timeoutMs)}` : base;
   }
+}
+
+function gaveUp(timeoutMs: number): string {
+  return `; gave up after waiting ${formatDuration(timeoutMs)}`;
 }
 
 /** Stopped by the caller (Ctrl-C, a cancelled CI job) while waiting. */

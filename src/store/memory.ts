@@ -8,12 +8,14 @@ import type {
   LeaveRequest,
   LineResult,
   LockStore,
+  PolicyResult,
   RefreshRequest,
   ReleaseRequest,
   ReleaseResult,
   RenewPlaceRequest,
   RenewRequest,
   RenewResult,
+  SetPolicyRequest,
 } from "../core/store.ts";
 
 /** In-memory fake of the store; trustworthy only while it passes tests/store/contract_test.ts. */
@@ -58,7 +60,10 @@ export class MemoryStore implements LockStore {
           sameUser(current.uberlock.user, req.record.user);
         const lineOk = req.kind === "uberlock" ||
           (req.place === undefined ? line.length === 0 || ownUber : line[0]?.pid === req.place);
-        if (!ownOk || !uberOk || !lineOk || !(current.fence < req.record.fence)) return false;
+        const policyOk = (current.policy?.version ?? 0) === (req.policyVersion ?? 0);
+        if (!ownOk || !uberOk || !lineOk || !policyOk || !(current.fence < req.record.fence)) {
+          return false;
+        }
         const r = req.record;
         const next: Guard = structuredClone(current);
         if (req.kind === "regular" && req.place !== undefined) next.line = line.slice(1);
@@ -172,6 +177,26 @@ export class MemoryStore implements LockStore {
     const gone = new Set(req.places.map((p) => p.index));
     guard.line = line.filter((_, i) => !gone.has(i));
     return ok({ ok: true, guard: this.#current(req.env) });
+  }
+
+  setPolicy(req: SetPolicyRequest): Promise<PolicyResult> {
+    return this.#write<PolicyResult>(
+      req,
+      { ok: true },
+      (guard) => ({ ok: false, guard }),
+      () => {
+        const guard = this.#guards.get(req.env) ?? { env: req.env, fence: 0 };
+        if ((guard.policy?.version ?? 0) !== req.seenVersion) return false;
+        guard.policy = structuredClone({
+          version: req.seenVersion + 1,
+          rules: req.rules,
+          freezes: req.freezes,
+        });
+        this.#guards.set(req.env, guard);
+        this.#envNames.add(req.env);
+        return true;
+      },
+    );
   }
 
   guard(env: string): Promise<Guard | null> {

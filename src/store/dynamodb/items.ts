@@ -3,7 +3,7 @@
  * attributes keep their names and types; an env's guard item is `guard#<ENV>`.
  */
 import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import type { Guard, LockRecord, Place, Slot } from "../../core/model.ts";
+import type { Freeze, Guard, LockRecord, Place, Policy, Rules, Slot } from "../../core/model.ts";
 
 /** History of one env, newest first: `env` + `createdAt`. Guard items have no `env`. */
 export const HISTORY_INDEX = "env-createdAt";
@@ -85,6 +85,7 @@ export function recordItem(r: LockRecord): Item {
   };
   if (r.leaseMs !== undefined) item.leaseMs = n(r.leaseMs);
   if (r.expiresAt !== undefined) item.expiresAt = n(r.expiresAt);
+  if (r.overrodeFreeze !== undefined) item.overrodeFreeze = s(r.overrodeFreeze);
   return item;
 }
 
@@ -117,6 +118,34 @@ export function placeItem(p: Place): Item {
   };
 }
 
+/**
+ * An env's rules and freeze windows (`policy`, a map in its guard item); the version the grants
+ * are conditioned on is the guard's top-level `policyVersion`.
+ */
+export function policyItem(rules: Rules, freezes: Freeze[]): Item {
+  const r: Item = {};
+  if (rules.requireMeta) r.requireMeta = { BOOL: true };
+  if (rules.maxTtlMs !== undefined) r.maxTtlMs = n(rules.maxTtlMs);
+  if (rules.defaultTtlMs !== undefined) r.defaultTtlMs = n(rules.defaultTtlMs);
+  return {
+    rules: { M: r },
+    freezes: {
+      L: freezes.map((f) => ({
+        M: {
+          id: s(f.id),
+          reason: s(f.reason),
+          tz: s(f.tz),
+          addedBy: s(f.addedBy),
+          addedAt: n(f.addedAt),
+          ...("weekly" in f.schedule
+            ? { weekly: s(f.schedule.weekly) }
+            : { from: n(f.schedule.from), until: n(f.schedule.until) }),
+        },
+      })),
+    },
+  };
+}
+
 const str = (v: AttributeValue | undefined): string | undefined => v?.S;
 const num = (v: AttributeValue | undefined): number | undefined =>
   v?.N === undefined ? undefined : Number(v.N);
@@ -146,6 +175,8 @@ export function parseRecord(item: Item): LockRecord | null {
   if (item.forced?.BOOL) record.forced = true;
   const supersededBy = str(item.supersededBy);
   if (supersededBy !== undefined) record.supersededBy = supersededBy;
+  const overrodeFreeze = str(item.overrodeFreeze);
+  if (overrodeFreeze !== undefined) record.overrodeFreeze = overrodeFreeze;
   return record;
 }
 
@@ -200,5 +231,35 @@ export function parseGuard(item: Item): Guard {
     parsePlace(v)[0] ?? { pid: "", user: "", meta: "", since: 0, renewedAt: 0, rvn: "", leaseMs: 0 }
   );
   if (line.length > 0) guard.line = line;
+  const version = num(item.policyVersion);
+  if (version !== undefined) guard.policy = parsePolicy(version, item.policy?.M ?? {});
   return guard;
+}
+
+function parsePolicy(version: number, m: Item): Policy {
+  const r = m.rules?.M ?? {};
+  const rules: Rules = {};
+  if (r.requireMeta?.BOOL) rules.requireMeta = true;
+  const maxTtlMs = num(r.maxTtlMs);
+  if (maxTtlMs !== undefined) rules.maxTtlMs = maxTtlMs;
+  const defaultTtlMs = num(r.defaultTtlMs);
+  if (defaultTtlMs !== undefined) rules.defaultTtlMs = defaultTtlMs;
+  const freezes = (m.freezes?.L ?? []).flatMap((v): Freeze[] => {
+    const f = v.M ?? {};
+    const id = str(f.id);
+    const weekly = str(f.weekly);
+    const from = num(f.from);
+    const until = num(f.until);
+    // A window edited into a shape without a schedule cannot be judged: it is left out.
+    if (!id || (weekly === undefined && (from === undefined || until === undefined))) return [];
+    return [{
+      id,
+      reason: str(f.reason) ?? "",
+      tz: str(f.tz) ?? "UTC",
+      schedule: weekly !== undefined ? { weekly } : { from: from!, until: until! },
+      addedBy: str(f.addedBy) ?? "",
+      addedAt: num(f.addedAt) ?? 0,
+    }];
+  });
+  return { version, rules, freezes };
 }

@@ -25,12 +25,14 @@ import type {
   LeaveRequest,
   LineResult,
   LockStore,
+  PolicyResult,
   RefreshRequest,
   ReleaseRequest,
   ReleaseResult,
   RenewPlaceRequest,
   RenewRequest,
   RenewResult,
+  SetPolicyRequest,
   StoreConfig,
 } from "../../core/store.ts";
 import { credentialChain, missingProfile } from "./credentials.ts";
@@ -47,6 +49,7 @@ import {
   parseGuard,
   parseRecord,
   placeItem,
+  policyItem,
   recordItem,
   s,
   slotItem,
@@ -131,7 +134,10 @@ export class DynamoStore implements LockStore {
       ":env": s(req.env),
       ":type": s("guard"),
     };
-    const conditions: string[] = ["(attribute_not_exists(fence) OR fence < :fence)"];
+    const conditions: string[] = [
+      "(attribute_not_exists(fence) OR fence < :fence)",
+      policyIs(req.policyVersion ?? 0, values),
+    ];
     if (req.envIs === "existing") conditions.push("attribute_exists(fence)");
     const removes: string[] = [];
     const superseded = (kind: LockKind) => req.supersede.find((x) => x.kind === kind);
@@ -362,6 +368,39 @@ export class DynamoStore implements LockStore {
       ConditionExpression: conditions.join(" AND "),
       ExpressionAttributeValues: values,
     });
+  }
+
+  async setPolicy(req: SetPolicyRequest): Promise<PolicyResult> {
+    const values: Item = {
+      ":policy": { M: policyItem(req.rules, req.freezes) },
+      ":version": n(req.seenVersion + 1),
+      ":zero": n(0),
+      ":env": s(req.env),
+      ":type": s("guard"),
+    };
+    const failed = await this.#transact("policy change", [
+      {
+        Update: {
+          TableName: this.#table,
+          Key: guardKey(req.env),
+          // A first policy on an env creates its guard: fence 0 makes it an env that exists.
+          UpdateExpression: "SET policy = :policy, policyVersion = :version, " +
+            "fence = if_not_exists(fence, :zero), guardEnv = :env, itemType = :type",
+          ConditionExpression: policyIs(req.seenVersion, values),
+          ExpressionAttributeValues: values,
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        },
+      },
+      {
+        Update: {
+          TableName: this.#table,
+          Key: ENV_LIST_KEY,
+          UpdateExpression: "ADD envNames :names",
+          ExpressionAttributeValues: { ":names": { SS: [req.env] } },
+        },
+      },
+    ], req.token);
+    return failed === undefined ? { ok: true } : { ok: false, guard: failed };
   }
 
   /**
@@ -679,6 +718,13 @@ export class DynamoStore implements LockStore {
       endpoint: this.#endpoint,
     });
   }
+}
+
+/** The condition that the env's policy has `version` (0: never set); adds its value. */
+function policyIs(version: number, values: Item): string {
+  if (version === 0) return "attribute_not_exists(policyVersion)";
+  values[":policyVersion"] = n(version);
+  return "policyVersion = :policyVersion";
 }
 
 /**

@@ -2,7 +2,7 @@ import { Command } from "@commander-js/extra-typings";
 import { NotAcquiredError, UsageError } from "../core/errors.ts";
 import type { AcquireOptions, Waiter, Waiting } from "../core/locker.ts";
 import { recordOf } from "../core/model.ts";
-import { FrozenError, freezeText } from "../core/policy.ts";
+import { freezeText, FrozenError } from "../core/policy.ts";
 import { parseEnv, parseMeta } from "../core/parse.ts";
 import { formatAge, formatDuration } from "../core/text.ts";
 import type { CliContext } from "./context.ts";
@@ -77,7 +77,9 @@ export async function lockOptions(flags: LockFlags, ctx: CliContext): Promise<Ac
     DEFAULT_INTERVAL_MS;
   const leaseMs = durationOption(flags.ttl, "--ttl", 3000, MAX_TTL_MS);
   if (flags.overrideFreeze && flags.uberlock) {
-    throw new UsageError("--override-freeze is for regular locks: an uberlock is not stopped by a freeze");
+    throw new UsageError(
+      "--override-freeze is for regular locks: an uberlock is not stopped by a freeze",
+    );
   }
   if (flags.overrideFreeze && !flags.meta?.trim()) {
     throw new UsageError(

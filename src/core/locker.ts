@@ -23,13 +23,7 @@ import {
 import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
 import { LineSeat, type LineView, placeLeaseMs, placesOf } from "./line.ts";
-import {
-  type FreezeInForce,
-  freezesAt,
-  FrozenError,
-  leaseUnder,
-  policyOf,
-} from "./policy.ts";
+import { type FreezeInForce, freezesAt, FrozenError, leaseUnder, policyOf } from "./policy.ts";
 
 export { MAX_CLOCK_SKEW_MS } from "./clock.ts";
 /**

@@ -860,61 +860,64 @@ async function policyContract(
   t: Deno.TestContext,
   fresh: () => Promise<{ store: LockStore; clock: ManualClock; locker: Locker }>,
 ) {
-  await t.step("a policy is versioned: a change or a grant decided on an older one is refused", async () => {
-    const { store, clock } = await fresh();
-    const once = window("once01", clock.now(), 0, 60_000);
-    const weekly: Freeze = { ...once, id: "week01", schedule: { weekly: "Fri 15:00-Mon 09:00" } };
-    const set = (seenVersion: number, freezes: Freeze[]) =>
-      store.setPolicy({
-        env: "PROD",
-        seenVersion,
+  await t.step(
+    "a policy is versioned: a change or a grant decided on an older one is refused",
+    async () => {
+      const { store, clock } = await fresh();
+      const once = window("once01", clock.now(), 0, 60_000);
+      const weekly: Freeze = { ...once, id: "week01", schedule: { weekly: "Fri 15:00-Mon 09:00" } };
+      const set = (seenVersion: number, freezes: Freeze[]) =>
+        store.setPolicy({
+          env: "PROD",
+          seenVersion,
+          rules: { requireMeta: true, maxTtlMs: 7_200_000, defaultTtlMs: 1_800_000 },
+          freezes,
+          token: crypto.randomUUID(),
+        });
+      assert.deepEqual(await set(0, [once, weekly]), { ok: true });
+      // Kept exactly, with version 1, in a guard that makes the env known (fence 0).
+      const guard = await store.guard("PROD");
+      assert.deepEqual(guard?.policy, {
+        version: 1,
         rules: { requireMeta: true, maxTtlMs: 7_200_000, defaultTtlMs: 1_800_000 },
-        freezes,
+        freezes: [once, weekly],
+      });
+      assert.equal(guard?.fence, 0);
+      assert.deepEqual(await store.envs(), ["PROD"]);
+      // Decided on version 0: refused, with the guard that says why.
+      const stale = await set(0, []);
+      assert.equal(stale.ok, false);
+      assert.equal(!stale.ok && stale.guard?.policy?.version, 1);
+      assert.deepEqual(await set(1, []), { ok: true });
+      assert.equal((await store.guard("PROD"))?.policy?.version, 2);
+      const grant = (policyVersion?: number): GrantRequest => ({
+        env: "PROD",
+        kind: "regular",
+        record: {
+          id: crypto.randomUUID(),
+          user: "alice",
+          env: "PROD",
+          createdAt: clock.now(),
+          updatedAt: clock.now(),
+          active: true,
+          uberlock: false,
+          meta: "m",
+          fence: clock.now(),
+        },
+        rvn: crypto.randomUUID(),
+        supersede: [],
+        ...(policyVersion !== undefined ? { policyVersion } : {}),
         token: crypto.randomUUID(),
       });
-    assert.deepEqual(await set(0, [once, weekly]), { ok: true });
-    // Kept exactly, with version 1, in a guard that makes the env known (fence 0).
-    const guard = await store.guard("PROD");
-    assert.deepEqual(guard?.policy, {
-      version: 1,
-      rules: { requireMeta: true, maxTtlMs: 7_200_000, defaultTtlMs: 1_800_000 },
-      freezes: [once, weekly],
-    });
-    assert.equal(guard?.fence, 0);
-    assert.deepEqual(await store.envs(), ["PROD"]);
-    // Decided on version 0: refused, with the guard that says why.
-    const stale = await set(0, []);
-    assert.equal(stale.ok, false);
-    assert.equal(!stale.ok && stale.guard?.policy?.version, 1);
-    assert.deepEqual(await set(1, []), { ok: true });
-    assert.equal((await store.guard("PROD"))?.policy?.version, 2);
-    const grant = (policyVersion?: number): GrantRequest => ({
-      env: "PROD",
-      kind: "regular",
-      record: {
-        id: crypto.randomUUID(),
-        user: "alice",
-        env: "PROD",
-        createdAt: clock.now(),
-        updatedAt: clock.now(),
-        active: true,
-        uberlock: false,
-        meta: "m",
-        fence: clock.now(),
-      },
-      rvn: crypto.randomUUID(),
-      supersede: [],
-      ...(policyVersion !== undefined ? { policyVersion } : {}),
-      token: crypto.randomUUID(),
-    });
-    for (const version of [undefined, 1, 3]) {
-      const refused = await store.grant(grant(version));
-      assert.equal(refused.granted, false, `policy version ${version}`);
-      assert.equal(!refused.granted && refused.guard?.policy?.version, 2);
-    }
-    assert.deepEqual(await store.grant(grant(2)), { granted: true });
-    store.close();
-  });
+      for (const version of [undefined, 1, 3]) {
+        const refused = await store.grant(grant(version));
+        assert.equal(refused.granted, false, `policy version ${version}`);
+        assert.equal(!refused.granted && refused.guard?.policy?.version, 2);
+      }
+      assert.deepEqual(await store.grant(grant(2)), { granted: true });
+      store.close();
+    },
+  );
 
   await t.step("a freeze window refuses a regular lock, naming its reason and end", async () => {
     const { store, clock, locker } = await fresh();
@@ -950,7 +953,11 @@ async function policyContract(
     await policies.addFreeze("PROD", window("frz002", clock.now(), 1000, 60_000));
     clock.advance(1000);
     const held = await locker.acquire(
-      acquireOptions("PROD", "bob", { meta: "hotfix #12", metaExplicit: true, overrideFreeze: true }),
+      acquireOptions("PROD", "bob", {
+        meta: "hotfix #12",
+        metaExplicit: true,
+        overrideFreeze: true,
+      }),
     );
     assert.equal(held.record.overrodeFreeze, "frz002");
     assert.equal((await store.record(held.record.id))?.overrodeFreeze, "frz002");
@@ -959,7 +966,11 @@ async function policyContract(
     await locker.releaseHeld(held);
     clock.advance(60_000);
     const later = await locker.acquire(
-      acquireOptions("PROD", "bob", { meta: "hotfix #13", metaExplicit: true, overrideFreeze: true }),
+      acquireOptions("PROD", "bob", {
+        meta: "hotfix #13",
+        metaExplicit: true,
+        overrideFreeze: true,
+      }),
     );
     assert.equal((await store.record(later.record.id))?.overrodeFreeze, undefined);
     store.close();
@@ -986,88 +997,117 @@ async function policyContract(
     store.close();
   });
 
-  await t.step("rules: a required meta, a default and a max ttl; refusals write nothing", async () => {
-    const { store, clock, locker } = await fresh();
-    await locker.acquire(acquireOptions("PROD", "alice"));
-    await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
-    const policies = new Policies(store, clock);
-    await policies.setRules("PROD", { requireMeta: true, maxTtlMs: 3_600_000, defaultTtlMs: 600_000 });
-    await assert.rejects(
-      locker.acquire(acquireOptions("PROD", "bob", { kind: "uberlock" })),
-      (e) => e instanceof UsageError && /env PROD requires a meta saying why/.test(e.message),
-    );
-    await assert.rejects(
-      locker.acquire(acquireOptions("PROD", "bob", { metaExplicit: true, leaseMs: 7_200_000 })),
-      (e) => e instanceof UsageError && /--ttl 2h is longer than env PROD allows \(max ttl 1h\)/.test(e.message),
-    );
-    assert.deepEqual(await locker.list(), []);
-    assert.equal((await locker.history("PROD", 10)).length, 1);
-    // The CI run's URL is a meta; no --ttl gets the default ttl.
-    const ci = await locker.acquire(acquireOptions("PROD", "bob", { metaFromCi: true }));
-    assert.equal(ci.record.leaseMs, 600_000);
-    // A re-lock over the max ttl is refused too; a command's own default lease is shortened.
-    await assert.rejects(
-      locker.acquire(acquireOptions("PROD", "bob", { leaseMs: 7_200_000 })),
-      UsageError,
-    );
-    await locker.releaseHeld(ci);
-    const run = await locker.acquire(
-      acquireOptions("PROD", "bob", { metaFromCi: true, leaseMs: 7_200_000, leaseIsDefault: true }),
-    );
-    assert.equal(run.record.leaseMs, 3_600_000);
-    await locker.releaseHeld(run);
-    // Without a default ttl, the max ttl bounds a lock taken without --ttl.
-    await policies.setRules("PROD", { maxTtlMs: 3_600_000 });
-    const plain = await locker.acquire(acquireOptions("PROD", "bob"));
-    assert.equal(plain.record.leaseMs, 3_600_000);
-    await locker.releaseHeld(plain);
-    await policies.setRules("PROD", {});
-    assert.equal((await locker.acquire(acquireOptions("PROD", "bob"))).record.leaseMs, undefined);
-    store.close();
-  });
+  await t.step(
+    "rules: a required meta, a default and a max ttl; refusals write nothing",
+    async () => {
+      const { store, clock, locker } = await fresh();
+      await locker.acquire(acquireOptions("PROD", "alice"));
+      await locker.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
+      const policies = new Policies(store, clock);
+      await policies.setRules("PROD", {
+        requireMeta: true,
+        maxTtlMs: 3_600_000,
+        defaultTtlMs: 600_000,
+      });
+      await assert.rejects(
+        locker.acquire(acquireOptions("PROD", "bob", { kind: "uberlock" })),
+        (e) => e instanceof UsageError && /env PROD requires a meta saying why/.test(e.message),
+      );
+      await assert.rejects(
+        locker.acquire(acquireOptions("PROD", "bob", { metaExplicit: true, leaseMs: 7_200_000 })),
+        (e) =>
+          e instanceof UsageError &&
+          /--ttl 2h is longer than env PROD allows \(max ttl 1h\)/.test(e.message),
+      );
+      assert.deepEqual(await locker.list(), []);
+      assert.equal((await locker.history("PROD", 10)).length, 1);
+      // The CI run's URL is a meta; no --ttl gets the default ttl.
+      const ci = await locker.acquire(acquireOptions("PROD", "bob", { metaFromCi: true }));
+      assert.equal(ci.record.leaseMs, 600_000);
+      // A re-lock over the max ttl is refused too; a command's own default lease is shortened.
+      await assert.rejects(
+        locker.acquire(acquireOptions("PROD", "bob", { leaseMs: 7_200_000 })),
+        UsageError,
+      );
+      await locker.releaseHeld(ci);
+      const run = await locker.acquire(
+        acquireOptions("PROD", "bob", {
+          metaFromCi: true,
+          leaseMs: 7_200_000,
+          leaseIsDefault: true,
+        }),
+      );
+      assert.equal(run.record.leaseMs, 3_600_000);
+      await locker.releaseHeld(run);
+      // Without a default ttl, the max ttl bounds a lock taken without --ttl.
+      await policies.setRules("PROD", { maxTtlMs: 3_600_000 });
+      const plain = await locker.acquire(acquireOptions("PROD", "bob"));
+      assert.equal(plain.record.leaseMs, 3_600_000);
+      await locker.releaseHeld(plain);
+      await policies.setRules("PROD", {});
+      assert.equal((await locker.acquire(acquireOptions("PROD", "bob"))).record.leaseMs, undefined);
+      store.close();
+    },
+  );
 
-  await t.step("a freeze added between a lock's decision and its grant is never missed", async () => {
-    const { store: real, clock, locker: setup } = await fresh();
-    await setup.acquire(acquireOptions("PROD", "alice"));
-    await setup.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
-    const policies = new Policies(real, clock);
-    // Every grant is preceded by a new window: the decision was made on the policy before it.
-    let added = 0;
-    const racing: LockStore = Object.create(real, {
-      grant: {
-        value: async (req: GrantRequest) => {
-          if (added < 3) {
-            await policies.addFreeze(
-              "PROD",
-              // Two windows already over (the lock decides again and goes on), then one in force.
-              ++added === 3
-                ? window("race03", clock.now(), 0, 3_600_000)
-                : window(`race0${added}`, clock.now(), 2000, -1000),
-            );
+  await t.step(
+    "a freeze added between a lock's decision and its grant is never missed",
+    async () => {
+      const { store: real, clock, locker: setup } = await fresh();
+      await setup.acquire(acquireOptions("PROD", "alice"));
+      await setup.release({ env: "PROD", user: "alice", onlyUberlock: false, force: false });
+      const policies = new Policies(real, clock);
+      // Every grant is preceded by a new window: the decision was made on the policy before it.
+      let added = 0;
+      const racing = new Proxy(real, {
+        get(target, prop) {
+          if (prop === "grant") {
+            return async (req: GrantRequest) => {
+              if (added < 3) {
+                // Two windows already over (the lock decides again and goes on), then one in force.
+                await policies.addFreeze(
+                  "PROD",
+                  ++added === 3
+                    ? window("race03", clock.now(), 0, 3_600_000)
+                    : window(`race0${added}`, clock.now(), 2000, -1000),
+                );
+              }
+              return target.grant(req);
+            };
           }
-          return real.grant(req);
+          const value = Reflect.get(target, prop);
+          return typeof value === "function" ? value.bind(target) : value;
         },
-      },
-    });
-    const locker = new Locker(racing, clock, clock.sleep);
-    await assert.rejects(locker.acquire(acquireOptions("PROD", "bob")), /frozen: holidays \(window race03/);
-    assert.deepEqual(await locker.list(), []);
-    assert.equal((await real.guard("PROD"))?.policy?.version, 3);
-    real.close();
-  });
+      });
+      const locker = new Locker(racing, clock, clock.sleep);
+      await assert.rejects(
+        locker.acquire(acquireOptions("PROD", "bob")),
+        /frozen: holidays \(window race03/,
+      );
+      assert.deepEqual(await locker.list(), []);
+      assert.equal((await real.guard("PROD"))?.policy?.version, 3);
+      real.close();
+    },
+  );
 
-  await t.step("windows are removed by id; an unknown id or env is refused, nothing written", async () => {
-    const { store, clock } = await fresh();
-    const policies = new Policies(store, clock);
-    await policies.addFreeze("PROD", window("frz004", clock.now(), 0, 60_000));
-    await assert.rejects(policies.removeFreeze("PROD", "nope00"), /env PROD has no freeze window nope00 \(its windows: frz004\)/);
-    await assert.rejects(policies.removeFreeze("STAGING", "frz004"), /unknown env STAGING/);
-    assert.equal((await policies.of("PROD")).version, 1);
-    assert.equal((await policies.removeFreeze("PROD", "frz004")).id, "frz004");
-    assert.deepEqual(await policies.of("PROD"), { version: 2, rules: {}, freezes: [] });
-    assert.equal(await store.guard("STAGING"), null);
-    store.close();
-  });
+  await t.step(
+    "windows are removed by id; an unknown id or env is refused, nothing written",
+    async () => {
+      const { store, clock } = await fresh();
+      const policies = new Policies(store, clock);
+      await policies.addFreeze("PROD", window("frz004", clock.now(), 0, 60_000));
+      await assert.rejects(
+        policies.removeFreeze("PROD", "nope00"),
+        /env PROD has no freeze window nope00 \(its windows: frz004\)/,
+      );
+      await assert.rejects(policies.removeFreeze("STAGING", "frz004"), /unknown env STAGING/);
+      assert.equal((await policies.of("PROD")).version, 1);
+      assert.equal((await policies.removeFreeze("PROD", "frz004")).id, "frz004");
+      assert.deepEqual(await policies.of("PROD"), { version: 2, rules: {}, freezes: [] });
+      assert.equal(await store.guard("STAGING"), null);
+      store.close();
+    },
+  );
 }
 
 Deno.test("contract: in-memory fake", async (t) => {

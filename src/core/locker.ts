@@ -290,7 +290,11 @@ export class Locker {
         afterWait = false;
         let result: Attempt;
         try {
-          if (request === "refresh") result = await this.#refresh(o, known!, mine!);
+          if (request === "refresh") {
+            // A --ttl as the rules allow it (a command's default lease shortened to the max).
+            const asked = o.leaseMs === undefined ? undefined : leaseMs;
+            result = await this.#refresh({ ...o, leaseMs: asked }, known!, mine!);
+          }
           else if (request === "grant") {
             const first = seat?.joined && line.index >= 0 && line.ahead.length === 0;
             const place = first ? seat!.pid : undefined;

@@ -1141,6 +1141,38 @@ Deno.test("contract: DynamoDB Local", async (t) => {
       }
     });
 
+    await t.step("policy changes whose answers were lost are applied once", async () => {
+      const proxy = await startFaultProxy(ddb.endpoint);
+      const store = new DynamoStore({
+        table: "LostPolicy",
+        region: TEST_REGION,
+        endpoint: proxy.url,
+        credentials: TEST_CREDENTIALS,
+        requestTimeoutMs: 1000,
+        maxAttempts: 1,
+      });
+      try {
+        await store.init();
+        const clock = new ManualClock();
+        const policies = new Policies(store, clock);
+        // Applied, then every answer lost: the change is read back and found done.
+        proxy.inject("TransactWriteItems", { kind: "lostAnswer" });
+        await policies.addFreeze("PROD", window("lost01", clock.now(), 0, 60_000), true);
+        assert.deepEqual((await policies.of("PROD")).freezes.map((f) => f.id), ["lost01"]);
+        proxy.inject("TransactWriteItems", { kind: "lostAnswer" });
+        assert.equal((await policies.removeFreeze("PROD", "lost01")).id, "lost01");
+        assert.deepEqual(await policies.of("PROD"), { version: 2, rules: {}, freezes: [] });
+        assert.equal(
+          proxy.log.filter((l) => l.operation === "TransactWriteItems").length,
+          2,
+          "one write per change",
+        );
+      } finally {
+        store.close();
+        await proxy.close();
+      }
+    });
+
     await t.step(
       "an uncontended lock is one request (a new env's first, four), a release two",
       async () => {

@@ -23,19 +23,9 @@ export function denoRun(
   env: Record<string, string>,
   { cwd = ROOT, output = "piped", flags = [], wrapper = [] }: DenoRunOptions = {},
 ): Deno.Command {
-  const [program, ...before] = [...wrapper, Deno.execPath()];
+  const [program, ...before] = [...wrapper, ...denoRunArgv(file, flags)];
   return new Deno.Command(program, {
-    args: [
-      ...before,
-      "run",
-      "-q",
-      "--no-prompt",
-      `--config=${ROOT}deno.json`,
-      ...flags,
-      "-P=daplaya",
-      file,
-      ...args,
-    ],
+    args: [...before, ...args],
     env,
     clearEnv: true,
     cwd,
@@ -43,6 +33,34 @@ export function denoRun(
     stdout: output,
     stderr: output,
   });
+}
+
+/** `deno run` with the binary's permissions and `flags`, up to `file`: its arguments follow. */
+function denoRunArgv(file: string, flags: string[] = []): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "-q",
+    "--no-prompt",
+    `--config=${ROOT}deno.json`,
+    ...flags,
+    "-P=daplaya",
+    file,
+  ];
+}
+
+/**
+ * Writes `dir/daplaya`, a shell script that runs the CLI from source as `daplaya` does, for
+ * commands that call `daplaya` themselves (a script under `daplaya run`): put `dir` first in their
+ * PATH.
+ */
+export async function installDaplaya(dir: string): Promise<void> {
+  const path = `${dir}/daplaya`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\nexec ${shellLine(denoRunArgv(`${ROOT}main.ts`))} "$@"\n`,
+  );
+  await Deno.chmod(path, 0o755);
 }
 
 export function daplayaCommand(

@@ -1,7 +1,8 @@
 /** Output for people: one short line per result, tables for lists. JSON keeps every field. */
+import type { EnvCheck, LockCheck } from "../core/check.ts";
 import type { Held, Waiter } from "../core/locker.ts";
 import type { LockRecord } from "../core/model.ts";
-import { formatAge, formatDuration, localTime, truncate } from "../core/text.ts";
+import { formatAge, formatDuration, isoTime, localTime, truncate } from "../core/text.ts";
 
 /** META is cut to this in tables, unless --verbose. */
 const META_WIDTH = 40;
@@ -25,6 +26,67 @@ export function releasedLine(r: LockRecord, verbose: boolean): string {
   let line = `Released ${r.env} ${kind} of ${r.user || "(no user)"}${forced} (held for ${heldFor})`;
   if (verbose) line += `, fence ${r.fence}, id ${r.id}`;
   return line;
+}
+
+/**
+ * `check`: `env PRODUCTION is free (nobody waits)`, `env PRODUCTION is free (2 wait in line,
+ * first bob@example.com)`, or `env PRODUCTION is held by alice@example.com (a lock, for 4m12s,
+ * meta: deploy v1.2.3); 1 waits in line, first bob@example.com`.
+ */
+export function envCheckLine(c: EnvCheck, now: number): string {
+  const line = c.waiting.length === 0
+    ? "nobody waits"
+    : `${c.waiting.length === 1 ? "1 waits" : `${c.waiting.length} wait`} in line, first ${
+      c.waiting[0].user || "(no user)"
+    }`;
+  if (!c.held) return `env ${c.env} is free (${line})`;
+  const holders = c.locks.map((r) =>
+    `${r.user || "(no user)"} (${
+      [...holdingParts(r, now), `meta: ${truncate(r.meta, 60)}`].join(", ")
+    })`
+  );
+  return `env ${c.env} is held by ${holders.join(" and ")}${
+    c.waiting.length > 0 ? `; ${line}` : ""
+  }`;
+}
+
+/**
+ * `check --id` when the lock holds its env: `lock 3ecabbc3-… holds env PRODUCTION
+ * (alice@example.com, a lock, for 4m12s, lease ends in 40s)`; a lock without a lease holds it
+ * `until released`.
+ */
+export function holdsLine(c: LockCheck, now: number): string {
+  const r = c.heldBy!;
+  const parts = [r.user || "(no user)", ...holdingParts(r, now)];
+  if (r.expiresAt === undefined) parts.push("until released");
+  return `lock ${c.id} holds env ${c.env} (${parts.join(", ")})`;
+}
+
+/**
+ * `check --id` when the lock does not hold its env, who does instead: `lock 3ecabbc3-… no longer
+ * holds env PRODUCTION: bob@example.com holds it now (a lock, for 3s)`; `…: nobody holds it`;
+ * `…: its lease ran out at 2026-11-26T12:31:48Z (12s ago)`.
+ */
+export function lostLine(c: LockCheck, now: number): string {
+  const head = `lock ${c.id} no longer holds env ${c.env}`;
+  if (c.reason === "lease-ran-out") {
+    const end = c.heldBy!.expiresAt!;
+    return `${head}: its lease ran out at ${isoTime(end)} (${formatAge(now - end)} ago)`;
+  }
+  if (!c.held) return `${head}: nobody holds it`;
+  const holders = c.locks.map((r) =>
+    `${r.user || "(no user)"}${r === c.heldBy ? " holds it now" : ""} (${
+      holdingParts(r, now).slice(0, 2).join(", ")
+    })`
+  );
+  return `${head}: ${holders.join(" and ")}`;
+}
+
+/** `a lock`, `for 4m12s`, and a lease's end: `lease ends in 40s`, `lease ran out 3s ago`. */
+function holdingParts(r: LockRecord, now: number): string[] {
+  const parts = [r.uberlock ? "an uberlock" : "a lock", `for ${formatAge(now - r.createdAt)}`];
+  if (r.expiresAt !== undefined) parts.push(`lease ${lease(r, now)}`);
+  return parts;
 }
 
 /**

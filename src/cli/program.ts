@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { DaplayaError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
+import { checkCommand } from "./check.ts";
 import { completionsCommand } from "./completions.ts";
 import { refuseUnusedGlobals, withGlobals } from "./global_options.ts";
 import { examples, helpConfiguration } from "./help.ts";
@@ -37,6 +38,10 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
           ],
           ["who holds what", "daplaya locks"],
           [
+            "inside deploy.sh: migrate only while run's lock still holds the env",
+            'daplaya check --env "$DAPLAYA_ENV" --id "$DAPLAYA_LOCK_ID" && ./migrate-database',
+          ],
+          [
             "take the staging lock by hand, and release it",
             'daplaya lock --env staging --meta "testing #123"',
             "daplaya release --env staging",
@@ -51,6 +56,7 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       initCommand,
       locksCommand,
       statusCommand,
+      checkCommand,
       doctorCommand,
       lockCommand,
       releaseCommand,

@@ -106,10 +106,25 @@ export class NotHeldError extends DaplayaError {
   }
 }
 
-/** Exit 5: `run` lost the lock while its command ran. */
+/**
+ * Exit 5: a lock no longer holds its env: `run` lost it while its command ran, or `check --id`
+ * found it released, taken over or with its lease run out.
+ */
 export class LockLostError extends DaplayaError {
   readonly exitCode = 5;
   override name = "LockLostError";
+}
+
+/**
+ * Exit 3 from `check`: someone holds the env. Who holds it is the command's result, printed on
+ * stdout; the error itself has no line for stderr.
+ */
+export class EnvHeldError extends DaplayaError {
+  readonly exitCode = 3;
+  override name = "EnvHeldError";
+  constructor(readonly env: string) {
+    super("");
+  }
 }
 
 /** `run`: the command's own exit code; its message, if any, was already printed. */

@@ -34,6 +34,23 @@ export function parseUser(raw: string | undefined): string {
   return raw;
 }
 
+/** A lock's id, as `run` gives it in DAPLAYA_LOCK_ID and `--verbose` prints it. */
+export function parseLockId(raw: string | undefined): string {
+  if (raw === undefined || raw === "") {
+    throw new UsageError(
+      "missing --id: give the lock's id, e.g. --id \"$DAPLAYA_LOCK_ID\" in a command run by 'daplaya run'",
+    );
+  }
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(raw)) {
+    throw new UsageError(
+      `invalid --id ${
+        JSON.stringify(truncate(raw))
+      }: a lock id is like 3ecabbc3-4f8f-4e4b-93c6-0739947a6826`,
+    );
+  }
+  return raw;
+}
+
 export function parseMeta(raw: string): string {
   if ([...raw].length > 2048) throw new UsageError("invalid meta: at most 2048 characters");
   if (CONTROL_RE.test(raw)) {

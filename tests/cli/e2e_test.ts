@@ -1,6 +1,6 @@
 /** The CLI as a real subprocess against DynamoDB Local: stdout, stderr and exit codes. */
 import assert from "node:assert/strict";
-import { daplaya } from "../../scripts/dev/daplaya.ts";
+import { daplaya, installDaplaya } from "../../scripts/dev/daplaya.ts";
 import { SEED_ATTRIBUTES } from "../support/seed.ts";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -138,6 +138,37 @@ Deno.test("CLI end to end against DynamoDB Local", async (t) => {
       },
     );
 
+    await t.step(
+      "check --id inside run: the script goes on under run's lock; after the run, exit 5",
+      async () => {
+        // The script calls `daplaya` by name, as a deploy script would.
+        const bin = await Deno.makeTempDir({ prefix: "daplaya-bin-" });
+        try {
+          await installDaplaya(bin);
+          const script =
+            'daplaya check --env "$DAPLAYA_ENV" --id "$DAPLAYA_LOCK_ID" && echo migrated';
+          const r = await daplaya(
+            ["run", "--env", "migrate", "--user", "u", "--", "sh", "-c", script],
+            { ...env, PATH: `${bin}:${env.PATH}` },
+          );
+          assert.equal(r.code, 0, r.stderr);
+          const line =
+            /^lock (\S+) holds env MIGRATE \(u, a lock, for \d+s, lease ends in [\dms]+\)\n/
+              .exec(r.stdout);
+          assert.ok(line, r.stdout);
+          assert.equal(r.stdout.slice(line[0].length), "migrated\n");
+          const id = line[1];
+          const after = await run("check", "--env", "migrate", "--id", id);
+          assert.deepEqual(
+            [after.code, after.stdout, after.stderr],
+            [5, "", `daplaya: lock ${id} no longer holds env MIGRATE: nobody holds it\n`],
+          );
+        } finally {
+          await Deno.remove(bin, { recursive: true });
+        }
+      },
+    );
+
     await t.step("bad input: exit 2, one line, nothing written", async () => {
       const before = (await run("--json", "locks", "--env", "STAGING", "--history")).stdout;
       const cases: string[][] = [
@@ -159,6 +190,8 @@ Deno.test("CLI end to end against DynamoDB Local", async (t) => {
         ["locks", "--limit", "0", "--history", "--env", "staging"],
         ["locks", "--history"],
         ["release", "--user", "u"],
+        ["check", "--id", "x"],
+        ["check", "--env", "staging", "--id", ""],
         ["lock", "--env", "producton", "--user", "u"],
         ["--endpoint", "not a url", "locks"],
       ];

@@ -76,6 +76,7 @@ const REQUIRED: Record<string, { flag: string; rest: string[] }[]> = {
   lock: [{ flag: "--env", rest: ["--user", "u", "--no-wait"] }],
   run: [{ flag: "--env", rest: ["--user", "u", "--", "true"] }],
   release: [{ flag: "--env", rest: ["--user", "u"] }],
+  check: [{ flag: "--env", rest: ["--id", "x"] }],
 };
 
 Deno.test("--help of every command", async (t) => {
@@ -152,7 +153,7 @@ Deno.test("a command's --help lists only the global options it uses", async (t) 
     assert.deepEqual(await listed("serve"), store);
     assert.deepEqual(await listed("run"), store);
     assert.deepEqual(await listed("completions"), []);
-    for (const cmd of ["init", "lock", "locks", "release"]) {
+    for (const cmd of ["init", "lock", "locks", "release", "check"]) {
       assert.deepEqual(await listed(cmd), [...store, "--json"], cmd);
     }
   });
@@ -261,6 +262,7 @@ const CASES: Case[] = [
   ["daplaya lo", ["lock", "locks"]],
   ["daplaya lock --e", ["--endpoint", "--env"]],
   ["daplaya unlock --f", ["--force"]],
+  ["daplaya check --i", ["--id"]],
   ["daplaya serve --j", []],
   ["daplaya completions ", ["bash", "fish", "zsh"]],
   ["daplaya --table lock rel", ["release"]],

@@ -294,8 +294,7 @@ export class Locker {
             // A --ttl as the rules allow it (a command's default lease shortened to the max).
             const asked = o.leaseMs === undefined ? undefined : leaseMs;
             result = await this.#refresh({ ...o, leaseMs: asked }, known!, mine!);
-          }
-          else if (request === "grant") {
+          } else if (request === "grant") {
             const first = seat?.joined && line.index >= 0 && line.ahead.length === 0;
             const place = first ? seat!.pid : undefined;
             result = await this.#grant(o, known, supersede, known === null ? envIs : undefined, {

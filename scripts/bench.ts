@@ -11,7 +11,9 @@
 //    runs of each. Target: ratio <= 0.4. Skipped, with a message, without /usr/bin/aws.
 // 3. DynamoDB requests per command, counted by an HTTP proxy in front of DynamoDB Local
 //    (scripts/dev/fault_proxy.ts logs each request's operation). Targets: an uncontended
-//    lock = 1 request, a release <= 2; the first lock of a new env <= 4 (its typo check).
+//    lock = 1 request, a release <= 2; the first lock of a new env <= 4 (its typo check);
+//    `check` = 1; a lock on an env with a policy = 2 (the blind grant fails on the policy
+//    version and returns the guard with it, then the grant decided on it).
 // 4. A line of LINE_WAITERS waiters: one holder, then LINE_WAITERS `daplaya lock --interval 1s`
 //    processes that wait, each as its own user, through a counting proxy only they use. Once all
 //    are in the env's line, the requests they send in LINE_WINDOW_MS. Target: <= 1.1 per waiter
@@ -261,7 +263,12 @@ async function requestCounts(rows: Row[], endpoint: string): Promise<void> {
     const first = await count("first lock", ["lock", "--env", "bench-count", ...user]);
     await count("release", ["release", "--env", "bench-count", ...user]);
     const lock = await count("lock", ["lock", "--env", "bench-count", ...user]);
+    const check = await count("check", ["check", "--env", "bench-count"], 3);
     const release = await count("release", ["release", "--env", "bench-count", ...user]);
+    await count("policy set", ["policy", "set", "--env", "bench-count", "--max-ttl", "1h"]);
+    const ruled = await count("lock", ["lock", "--env", "bench-count", ...user]);
+    await count("release", ["release", "--env", "bench-count", ...user]);
+    await count("policy set", ["policy", "set", "--env", "bench-count", "--clear"]);
     rows.push({
       what: "DynamoDB requests: the first `lock` of a new env (typo check)",
       measured: `${first.length} (${first.join(", ")})`,
@@ -272,6 +279,16 @@ async function requestCounts(rows: Row[], endpoint: string): Promise<void> {
       measured: `${lock.length} (${lock.join(", ")})`,
       target: "= 1",
       ok: lock.length === 1,
+    }, {
+      what: "DynamoDB requests: `lock` on an env with a policy",
+      measured: `${ruled.length} (${ruled.join(", ")})`,
+      target: "= 2",
+      ok: ruled.length === 2,
+    }, {
+      what: "DynamoDB requests: `check`",
+      measured: `${check.length} (${check.join(", ")})`,
+      target: "= 1",
+      ok: check.length === 1,
     }, {
       what: "DynamoDB requests: `release`",
       measured: `${release.length} (${release.join(", ")})`,

@@ -108,8 +108,8 @@ export interface FreezeItem {
 }
 
 /**
- * The windows in force at `now` and coming up, from envs' policies: in force first (by env,
- * then end), then those coming up by their next start; windows that are over are left out.
+ * The windows in force at `now` and coming up, from envs' policies: in force first, then those
+ * coming up, each by start; windows that are over are left out.
  */
 export function freezeItems(
   policies: { env: string; policy: Policy }[],
@@ -123,8 +123,7 @@ export function freezeItems(
     }
   }
   return items.sort((a, b) =>
-    Number(b.inForce) - Number(a.inForce) ||
-    (a.inForce ? a.env.localeCompare(b.env) || a.end - b.end : a.start - b.start) ||
+    Number(b.inForce) - Number(a.inForce) || a.start - b.start ||
     a.env.localeCompare(b.env) || a.freeze.id.localeCompare(b.freeze.id)
   );
 }

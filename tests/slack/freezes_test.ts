@@ -12,6 +12,7 @@ import { formatInstant } from "../../src/core/freeze.ts";
 import { Locker } from "../../src/core/locker.ts";
 import type { Freeze } from "../../src/core/model.ts";
 import { Policies } from "../../src/core/policy.ts";
+import { frozenMessage } from "../../src/slack/freeze_messages.ts";
 import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { helpMessage, JOIN_ACTION, RELEASE_ACTION } from "../../src/slack/messages.ts";
 import { parseJoinValue, parseSlashText } from "../../src/slack/parse.ts";
@@ -439,4 +440,26 @@ Deno.test("/daplaya freezes: windows in force and coming up", async (t) => {
   } finally {
     await slack.close();
   }
+});
+
+Deno.test("the freeze answer of a serve that keeps no places in line", () => {
+  const f = freeze("k3x9qa", "", { from: 0, until: Date.UTC(2026, 11, 27) });
+  const answer = frozenMessage(
+    "PRODUCTION",
+    { freeze: f, start: 0, end: Date.UTC(2026, 11, 27) },
+    { holder: undefined, line: [] },
+    { user: "u1@example.com" },
+    (u) => u,
+    { none: true },
+    "/dpl",
+  );
+  assert.equal(
+    answer.text,
+    "*PRODUCTION* is frozen: (no reason) — until 2026-12-27 00:00 UTC (01:00 Europe/Berlin). Window `k3x9qa`.",
+  );
+  assert.equal(
+    answer.blocks[1].elements[0].text,
+    `Nothing was changed. Try again when it is over (\`/dpl freezes PRODUCTION\` shows the windows). ${OVERRIDE}`,
+  );
+  assert.equal(buttonOf(answer, JOIN_ACTION), undefined);
 });

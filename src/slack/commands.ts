@@ -12,6 +12,7 @@ import {
   UsageError,
 } from "../core/errors.ts";
 import type { Locker, Observations } from "../core/locker.ts";
+import { FrozenError, type Policies } from "../core/policy.ts";
 import { readLocks } from "../core/report.ts";
 import { IdentityUnconfirmed, type Names, type SlackIdentity } from "./identity.ts";
 import {
@@ -31,6 +32,13 @@ import {
   unknownStateMessage,
   waitingLineMessage,
 } from "./messages.ts";
+import {
+  freezeItems,
+  freezesMessage,
+  frozenMessage,
+  type FrozenOffer,
+  ruleMessage,
+} from "./freeze_messages.ts";
 import type { SlackMessage } from "./mrkdwn.ts";
 import {
   type ButtonValue,
@@ -87,6 +95,10 @@ export interface RunContext {
   command: string;
   /** The Slack users this `serve` keeps places in line for (**Join the line**). */
   waiters?: SlackWaiters;
+  /** The envs' policies on the same table, for `freezes` (read under the reply deadline). */
+  policies?: Policies;
+  /** Now, by this host's clock: the clock freeze windows are judged by. */
+  now(): number;
 }
 
 /** Parses and runs a slash command; every outcome is an answer, never a thrown error. */
@@ -109,6 +121,8 @@ export async function runSlash(text: string, ctx: RunContext): Promise<Outcome> 
       return await cancel(cmd.env, ctx);
     case "leases":
       return await leases(cmd.env, ctx);
+    case "freezes":
+      return await freezes(cmd.env, ctx);
   }
 }
 
@@ -207,9 +221,28 @@ async function lock(
       result: held.refreshed ? "refreshed" : "locked",
       env,
     }),
-    async (e): Promise<Outcome> =>
-      e instanceof NotAcquiredError
-        ? {
+    async (e): Promise<Outcome> => {
+      if (e instanceof NewEnvError) {
+        return { message: newEnvMessage(cmd, e.suggestion, ctx.command), result: "new-env", env };
+      }
+      // Before NotAcquiredError, which it is: a freeze window, not (only) a holder, refused it.
+      if (e instanceof FrozenError) {
+        const names = await ctx.names(e.holder ? [e.holder.slot.user] : []);
+        // A wait that would end before the window does is not offered.
+        const reach = ctx.waiters?.reach;
+        const offer: FrozenOffer = !joinOffer || !reach
+          ? { none: true }
+          : e.frozen[0].end - ctx.now() > reach.maxWaitMs
+          ? { tooLong: reach.maxWaitMs }
+          : { join: joinOffer };
+        return {
+          message: frozenMessage(env, e.frozen[0], e, who, names, offer, ctx.command),
+          result: "frozen",
+          env,
+        };
+      }
+      if (e instanceof NotAcquiredError) {
+        return {
           message: e.holder
             ? heldByMessage(env, e.holder, who, await ctx.names([e.holder.slot.user]), joinOffer)
             : waitingLineMessage(
@@ -221,10 +254,19 @@ async function lock(
             ),
           result: "held",
           env,
-        }
-        : e instanceof NewEnvError
-        ? { message: newEnvMessage(cmd, e.suggestion, ctx.command), result: "new-env", env }
-        : unknownState("lock", env, e, ctx.command),
+        };
+      }
+      // The env's rules (a required meta): the core's line, and how to give a meta in Slack.
+      if (e instanceof UsageError) {
+        const verb = kind === "uberlock" ? "uberlock" : "lock";
+        return {
+          message: ruleMessage(e.message, { verb, env }, who, ctx.command),
+          result: "rule",
+          env,
+        };
+      }
+      return unknownState("lock", env, e, ctx.command);
+    },
   );
   return await inTime("lock", env, settle, ctx);
 }
@@ -289,6 +331,31 @@ async function leases(env: string | undefined, ctx: RunContext): Promise<Outcome
   }
 }
 
+/**
+ * `/daplaya freezes [ENV]`: the windows in force and coming up, of every env with a policy or
+ * of one env; strongly consistent reads of the envs' guard items, like `leases`.
+ */
+async function freezes(env: string | undefined, ctx: RunContext): Promise<Outcome> {
+  const where = env ? { env } : {};
+  const policies = ctx.policies;
+  if (!policies) {
+    return {
+      message: errorReply("this daplaya serve cannot read freeze windows", ctx.command),
+      result: "unavailable",
+      ...where,
+    };
+  }
+  try {
+    const read = env === undefined
+      ? policies.all()
+      : policies.of(env).then((policy) => [{ env, policy }]);
+    const items = freezeItems(await ctx.within(read), policies.now());
+    return { message: freezesMessage(env, items), result: "listed", ...where };
+  } catch (e) {
+    return unknownState("freezes", env, e, ctx.command);
+  }
+}
+
 /** Who is asking; when the email cannot be confirmed, the answer that says so instead. */
 async function identify(ctx: RunContext, env: string): Promise<SlackIdentity | Outcome> {
   try {
@@ -305,7 +372,7 @@ function noIdentity(e: unknown, env: string): Outcome {
 }
 
 function unknownState(
-  action: "lock" | "release" | "leases" | "cancel",
+  action: "lock" | "release" | "leases" | "cancel" | "freezes",
   env: string | undefined,
   e: unknown,
   command: string,
@@ -404,7 +471,14 @@ async function join(
     event = await joining.first;
   }
   if (event.kind === "waiting") {
-    const message = joinedMessage(env, event.position, who, ctx.command, waiters.reach);
+    const message = joinedMessage(
+      env,
+      event.position,
+      who,
+      ctx.command,
+      waiters.reach,
+      event.frozen,
+    );
     return { message, result: "waiting", env };
   }
   if (event.kind === "granted") {
@@ -419,6 +493,14 @@ async function join(
   const e = event.error;
   if (e instanceof InterruptedError || e instanceof LeftLineError) {
     return { message: leftLineMessage(env, who), result: "left", env };
+  }
+  // The env's rules changed since the refusal that offered the button (a required meta).
+  if (e instanceof UsageError) {
+    return {
+      message: ruleMessage(e.message, { verb: "lock", env }, who, ctx.command),
+      result: "rule",
+      env,
+    };
   }
   return unknownState("lock", env, e, ctx.command);
 }

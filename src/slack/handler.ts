@@ -5,6 +5,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { type Locker, Observations } from "../core/locker.ts";
+import type { Policies } from "../core/policy.ts";
 import { isoTime } from "../core/text.ts";
 import {
   DeadlineExceeded,
@@ -33,6 +34,11 @@ export { DEFAULT_SLACK_API_URL };
 export interface SlackHandlerDeps {
   /** The same engine as the CLI, on whatever store. */
   locker: Locker;
+  /**
+   * The envs' policies on the locker's store (`new Policies(store, clock)`), for
+   * `/daplaya freezes`; without it, that command says it cannot read them.
+   */
+  policies?: Policies;
   clock: Clock;
   signingSecret: string;
   /** When set, requests for other apps get 403. */
@@ -242,6 +248,8 @@ export function createSlackHandler(deps: SlackHandlerDeps): SlackHandler {
       within: (call) => withDeadline(call, remaining()),
       late,
       waiters,
+      ...(deps.policies ? { policies: deps.policies } : {}),
+      now: () => deps.clock.now(),
     };
   }
 

@@ -3,7 +3,9 @@
  * messages `serve` sends a waiter later: it is yours, or you are no longer in line. Block Kit,
  * built from what happened, with no I/O.
  */
+import { formatInstant } from "../core/freeze.ts";
 import type { Held } from "../core/locker.ts";
+import type { FreezeInForce } from "../core/policy.ts";
 import { formatAge } from "../core/text.ts";
 import type { SlackIdentity } from "./identity.ts";
 import { identityNote, releaseButton, whoText } from "./messages.ts";
@@ -20,17 +22,26 @@ export interface Reach {
   maxWaitMs: number;
 }
 
-/** Joined: the place in line, how they will hear, how to leave. */
+/**
+ * Joined: the place in line, how they will hear, how to leave; during a freeze window, also
+ * that the wait lasts until the window is over.
+ */
 export function joinedMessage(
   env: string,
   position: number,
   who: SlackIdentity,
   command: string,
   reach: Reach,
+  frozen?: FreezeInForce,
 ): SlackMessage {
   const how = howYouHear(reach);
-  const text =
-    `:hourglass_flowing_sand: You are #${position} in line for *${env}*; ${how} when it is yours. \`${command} cancel ${env}\` leaves the line.`;
+  const text = frozen
+    ? `:hourglass_flowing_sand: You are #${position} in line for *${env}*. It is frozen (${
+      frozen.freeze.reason.trim() === "" ? "no reason" : escCut(frozen.freeze.reason, 300)
+    }) until ${
+      formatInstant(frozen.end, frozen.freeze.tz)
+    }: ${how} when it is yours, once the freeze is over. \`${command} cancel ${env}\` leaves the line.`
+    : `:hourglass_flowing_sand: You are #${position} in line for *${env}*; ${how} when it is yours. \`${command} cancel ${env}\` leaves the line.`;
   return message("ephemeral", text, [
     section(text),
     context(reachNote(reach)),
@@ -122,7 +133,9 @@ export type WaitEnd =
   | { why: "shutdown" }
   | { why: "timeout"; waitedMs: number }
   /** DynamoDB could not be reached (or failed) while the place was kept. */
-  | { why: "failed" };
+  | { why: "failed" }
+  /** The env's rules refuse the lock (changed while the place was kept): the core's line. */
+  | { why: "refused"; line: string };
 
 /** The wait ended without the lock, and the waiter did not ask for it (`cancel`). */
 export function waitEndedMessage(env: string, end: WaitEnd, command: string): SlackMessage {
@@ -133,6 +146,12 @@ export function waitEndedMessage(env: string, end: WaitEnd, command: string): Sl
     ? `:hourglass: You waited ${
       formatAge(end.waitedMs)
     } in line for *${env}* without getting it, so you left the line. ${again}`
+    : end.why === "refused"
+    ? `:memo: You are no longer in line for *${env}*: ${esc(end.line)}. ${
+      /requires a meta/.test(end.line)
+        ? `In Slack, the meta is the text after the env: \`${command} lock ${env} why…\`, then *Join the line* to wait again.`
+        : again
+    }`
     : `:warning: You are no longer in line for *${env}*: daplaya could not keep your place (DynamoDB could not be reached). Nothing is held for you. ${again}`;
   return message("ephemeral", text, [section(text)]);
 }

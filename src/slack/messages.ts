@@ -249,9 +249,22 @@ export function leasesMessage(
   }
   const inLine = waiting.length > 0 ? ` · waiting in line: ${waiting.length}` : "";
   const header = `Active locks${where}: ${locks.length}${inLine}`;
-  // Sections of at most CHUNK characters, and the whole message short enough for Slack.
+  return listMessage(header, lines, (n) => `…and ${n} more: \`daplaya locks\` lists them all`);
+}
+
+/**
+ * A header and lines, as sections of at most CHUNK characters, the whole message short enough
+ * for Slack; lines that do not fit are counted in a last context (`more`), and `footer`, if
+ * any, ends the message.
+ */
+export function listMessage(
+  header: string,
+  lines: string[],
+  more: (left: number) => string,
+  footer?: string,
+): SlackMessage {
   const blocks: Block[] = [section(header)];
-  let total = header.length;
+  let total = header.length + (footer?.length ?? 0);
   let chunk = "";
   let shown = 0;
   for (const line of lines) {
@@ -265,9 +278,8 @@ export function leasesMessage(
     shown++;
   }
   if (chunk) blocks.push(section(chunk));
-  if (shown < lines.length) {
-    blocks.push(context(`…and ${lines.length - shown} more: \`daplaya locks\` lists them all`));
-  }
+  if (shown < lines.length) blocks.push(context(more(lines.length - shown)));
+  if (footer) blocks.push(context(footer));
   return message("ephemeral", `${header}\n${lines.slice(0, shown).join("\n")}`, blocks);
 }
 
@@ -283,8 +295,9 @@ export function helpMessage(command: string, problem?: string): SlackMessage {
     `\`${c} release &lt;ENV&gt;\` release your lock(s) on ENV`,
     `\`${c} cancel &lt;ENV&gt;\` leave the line for ENV that you joined with *Join the line*`,
     `\`${c} leases [ENV]\` list the active locks and who waits in line (also \`locks\`)`,
+    `\`${c} freezes [ENV]\` list the freeze windows in force and coming up: while one is in force, \`lock\` is refused (\`uberlock\` is not), and *Join the line* waits it out`,
     `\`${c} help\` this help`,
-    `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy.`,
+    `META is free text (default \`${DEFAULT_META}\`), e.g. a link to the deploy; an env may require one.`,
     `A first lock on an env whose name is close to a known one (\`PRODUCTON\`) is refused as a likely typo: add \`--new-env\` after the env to start it anyway.`,
   ].join("\n");
   const blocks = problem ? [section(`:warning: ${problem}`), section(usage)] : [section(usage)];
@@ -340,7 +353,7 @@ export function noIdentityMessage(e: IdentityUnconfirmed): SlackMessage {
 
 /** DynamoDB did not answer in time (`timeout`) or could not be reached: the state is unknown. */
 export function unknownStateMessage(
-  action: "lock" | "release" | "leases" | "cancel",
+  action: "lock" | "release" | "leases" | "cancel" | "freezes",
   env: string | undefined,
   timeout: boolean,
   command: string,
@@ -349,6 +362,10 @@ export function unknownStateMessage(
   const target = env ? ` *${env}*` : "";
   const text = action === "leases"
     ? `:warning: Could not read the locks${target}: ${why}. Please retry.`
+    : action === "freezes"
+    ? `:warning: Could not read the freeze windows${
+      env ? ` of *${env}*` : ""
+    }: ${why}. Please retry.`
     : timeout
     ? `:hourglass: Could not confirm the ${action} of${target}: ${why}. The lock state is unknown for now: the ${action} is still running, and its outcome will follow here. \`${command} leases ${env}\` shows the locks.`
     : `:warning: Could not confirm the ${action} of${target}: ${why}. The lock state is unknown; nothing is confirmed. Please retry \`${command} ${action} ${env}\`${

@@ -35,6 +35,8 @@ export type SlashCommand =
   /** Leaves the line this Slack user joined with **Join the line**. */
   | { name: "cancel"; env: string }
   | { name: "leases"; env?: string }
+  /** The freeze windows in force and coming up, of every env or one. */
+  | { name: "freezes"; env?: string }
   | { name: "help"; problem?: string };
 
 /** Parses the text after `/daplaya`; malformed input becomes help with a problem. */
@@ -81,6 +83,13 @@ export function parseSlashText(raw: string): SlashCommand {
       return envWord === undefined
         ? { name: "leases" }
         : { name: "leases", env: parseEnv(envWord) };
+    case "freezes":
+      if (more.length > 0) {
+        return problem("`freezes` takes at most one env, e.g. `freezes production`");
+      }
+      return envWord === undefined
+        ? { name: "freezes" }
+        : { name: "freezes", env: parseEnv(envWord) };
     default:
       return problem(`unknown command \`${escCut(word, 40)}\``);
   }

@@ -7,9 +7,10 @@
  * (`rejoin: false`) instead of joining again at the end.
  */
 import type { Clock } from "../core/clock.ts";
-import { LeftLineError, NotAcquiredError } from "../core/errors.ts";
+import { LeftLineError, NotAcquiredError, UsageError } from "../core/errors.ts";
 import type { Held, Locker, Observations } from "../core/locker.ts";
 import { type Place, sameUser } from "../core/model.ts";
+import type { FreezeInForce } from "../core/policy.ts";
 import { isoTime } from "../core/text.ts";
 import type { SlackIdentity } from "./identity.ts";
 import { type Reach, type WaitEnd, waitEndedMessage, yoursMessage } from "./line_messages.ts";
@@ -62,7 +63,8 @@ export interface JoinRequest {
 
 /** The first news of a wait. */
 export type JoinEvent =
-  | { kind: "waiting"; position: number }
+  /** In line; `frozen`: a freeze window in force holds everyone up, until its end. */
+  | { kind: "waiting"; position: number; frozen?: FreezeInForce }
   | { kind: "granted"; held: Held }
   | { kind: "failed"; error: unknown };
 
@@ -196,7 +198,11 @@ export class SlackWaiters {
         onWait: (w) => {
           if (w.position === undefined) return;
           entry.position = w.position;
-          hand({ kind: "waiting", position: w.position });
+          hand({
+            kind: "waiting",
+            position: w.position,
+            ...(w.frozen ? { frozen: w.frozen } : {}),
+          });
         },
         onNote: (text) => this.#log(entry, "note", { note: text }),
         onRetry: (e) => this.#log(entry, "retry", { error: e.message }),
@@ -214,8 +220,11 @@ export class SlackWaiters {
         this.#log(entry, "left");
         return;
       }
+      // A freeze window outlasting the wait is a NotAcquiredError too (FrozenError): a timeout.
       const end: WaitEnd = reason === SHUTDOWN
         ? { why: "shutdown" }
+        : error instanceof UsageError
+        ? { why: "refused", line: error.message }
         : error instanceof NotAcquiredError
         ? { why: "timeout", waitedMs: this.reach.maxWaitMs }
         : { why: "failed" };

@@ -66,14 +66,20 @@ export function serveCommand(ctx: CliContext) {
       // Tight limits: every Slack answer must leave within 3 seconds.
       await withLocker(ctx, g, async (locker, store) => {
         // Loaded here, not with the CLI: --help and --version stay quick.
-        const [{ createSlackHandler }, { createStatusHandler }, { postingLine, startPosting }] =
-          await Promise.all([
-            import("../slack/handler.ts"),
-            import("../web/status.ts"),
-            import("./serve_posting.ts"),
-          ]);
+        const [
+          { createSlackHandler },
+          { createStatusHandler },
+          { postingLine, startPosting },
+          { Policies },
+        ] = await Promise.all([
+          import("../slack/handler.ts"),
+          import("../web/status.ts"),
+          import("./serve_posting.ts"),
+          import("../core/policy.ts"),
+        ]);
         const slack = createSlackHandler({
           locker,
+          policies: new Policies(store, ctx.clock),
           clock: ctx.clock,
           signingSecret,
           ...(appId ? { appId } : {}),

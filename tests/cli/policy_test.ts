@@ -559,7 +559,7 @@ Deno.test("a lock during a freeze window: refused, waited out, granted after it"
   });
 
   await t.step("waiting: granted once the window has ended, not before", async () => {
-    const r = ok0(await lock("carol", "--interval", "1m", "--json"));
+    const r = ok0(await lock("carol", "--interval", "1m", "--timeout", "1h", "--json"));
     const d = JSON.parse(r.stdout);
     assert.ok(
       d.lock.createdAt >= T0 + 10 * MIN,

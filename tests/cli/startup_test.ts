@@ -39,7 +39,15 @@ Deno.test("--version, --help and completions do not load the AWS SDK", async (t)
 
     await t.step("--help, and a command's --help", async () => {
       for (
-        const args of [["--help"], ["lock", "--help"], ["locks", "--help"], ["doctor", "--help"]]
+        const args of [
+          ["--help"],
+          ["lock", "--help"],
+          ["locks", "--help"],
+          ["doctor", "--help"],
+          ["freeze", "--help"],
+          ["freeze", "add", "--help"],
+          ["policy", "set", "--help"],
+        ]
       ) {
         const r = await daplayaWithoutSdk(map, args, env);
         assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);

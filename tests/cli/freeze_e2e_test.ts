@@ -17,7 +17,9 @@ import {
 } from "../../scripts/dev/daplaya.ts";
 import { localEnv, localStore, startDynamoLocal } from "../../scripts/dev/dynamodb_local.ts";
 import { formatInstant, occurrenceAt } from "../../src/core/freeze.ts";
+import { systemClock } from "../../src/core/clock.ts";
 import type { Freeze, LockRecord } from "../../src/core/model.ts";
+import { Policies } from "../../src/core/policy.ts";
 import { hasFaketime } from "../support/faketime.ts";
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -159,13 +161,19 @@ Deno.test("freeze windows with real processes", async (t) => {
           ...["--timeout", "60s", "--json"],
         ]);
         await until(async () => (await line("ending")).length === 1, 60_000, "carol in line");
-        // Now a window that ends in a few seconds, and the long one gone.
-        const end = Math.ceil((Date.now() + 5000) / 1000) * 1000;
-        await addWindow(
-          "ending",
-          ...["--from", isoZ(now - 60_000), "--until", isoZ(end), "--reason", "short"],
-        );
-        await ok("freeze", "remove", "--env", "ending", "--id", gate);
+        // Swapped at once (in this process): a window that ends in about 3 seconds for the gate.
+        const end = Math.ceil((Date.now() + 3000) / 1000) * 1000;
+        const policies = new Policies(store, systemClock);
+        await policies.addFreeze("ENDING", {
+          id: "short1",
+          reason: "short",
+          tz: "UTC",
+          schedule: { from: now - 60_000, until: end },
+          addedBy: "ops@example.com",
+          addedAt: Date.now(),
+        });
+        await policies.removeFreeze("ENDING", gate);
+        assert.ok(Date.now() < end - 2000, "the swap took too long to tell anything");
         const r = await waiter;
         assert.equal(r.code, 0, r.stderr);
         const lock = JSON.parse(r.stdout).lock as LockRecord;
@@ -176,6 +184,7 @@ Deno.test("freeze windows with real processes", async (t) => {
           /^Still frozen at env ENDING: gate \(window \w+, until .*\) \(you are #1 in line; waited \d+s\)$/,
         );
         for (const w of waits) assert.match(w, /^Still frozen at env ENDING: (gate|short) /);
+        assert.match(r.stderr, /\nStill frozen at env ENDING: short \(window short1, until /);
         await ok("release", "--env", "ending", "--user", "carol");
       }),
 

@@ -69,39 +69,37 @@ export interface CommandNode {
   options: OptionNode[];
   /** Its arguments in order: the allowed values (empty: any), and whether it takes the rest. */
   args: { name: string; choices: string[]; variadic: boolean }[];
+  /** Its subcommands (`freeze add`, …): a command with some takes one of them first. */
+  commands: CommandNode[];
 }
 
 export interface CommandTree {
   name: string;
+  /** The program, its commands in `program.commands`. */
   program: CommandNode;
-  commands: CommandNode[];
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const FLAG = /^--?[A-Za-z0-9][A-Za-z0-9-]*$/;
 
-/** Reads the program's commands and options the way its help shows them. */
+/** Reads the program's commands (and theirs) and options the way its help shows them. */
 export function commandTree(program: CommandUnknownOpts): CommandTree {
   const node = (cmd: CommandUnknownOpts, names: string[]): CommandNode => {
     const help = cmd.createHelp();
     const options = [...help.visibleOptions(cmd), ...help.visibleGlobalOptions(cmd)];
     return {
       names: names.map((n) => checked(n, NAME)),
-      description: oneLine(program.createHelp().subcommandDescription(cmd)),
+      description: oneLine((cmd.parent ?? cmd).createHelp().subcommandDescription(cmd)),
       options: options.map((o) => optionNode(o, help.optionDescription(o))),
       args: cmd.registeredArguments.map((a) => ({
         name: checked(a.name(), NAME),
         choices: (a.argChoices ?? []).map((c) => checked(c, NAME)),
         variadic: a.variadic,
       })),
+      commands: help.visibleCommands(cmd).map((c) => node(c, [c.name(), ...c.aliases()])),
     };
   };
-  const visible = program.createHelp().visibleCommands(program);
-  return {
-    name: checked(program.name(), NAME),
-    program: node(program, []),
-    commands: visible.map((c) => node(c, [c.name(), ...c.aliases()])),
-  };
+  return { name: checked(program.name(), NAME), program: node(program, []) };
 }
 
 function optionNode(option: Option, description: string): OptionNode {
@@ -135,29 +133,46 @@ const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const flagsOf = (options: OptionNode[], which: (o: OptionNode) => boolean = () => true) =>
   options.filter(which).flatMap((o) => o.flags);
 
+/** Every command below `node`, depth first, with the names of the commands on its way. */
+function descendants(node: CommandNode, path: string[][] = []): [CommandNode, string[][]][] {
+  return node.commands.flatMap((c) => {
+    const at = [...path, c.names];
+    return [[c, at] as [CommandNode, string[][]], ...descendants(c, at)];
+  });
+}
+
+/** Every way to spell a path: `[["release", "unlock"]]` -> `["release", "unlock"]`. */
+function spellings(path: string[][]): string[] {
+  return path.reduce<string[]>(
+    (out, names) => out.flatMap((before) => names.map((n) => before ? `${before} ${n}` : n)),
+    [""],
+  );
+}
+
 function bash(tree: CommandTree): string {
   const fn = `_${tree.name.replaceAll(/[.-]/g, "_")}`;
-  const spec = (c: CommandNode) => {
+  const spec = (c: CommandNode, path: string[][]) => {
     const rest = c.args.at(-1)?.variadic === true;
     const opts = [...flagsOf(c.options), ...(rest ? ["--"] : [])];
     const args = c.args.map((a) => sq(a.choices.join(" ")));
+    const subs = c.commands.flatMap((s) => s.names);
     return [
-      `    ${c.names.length ? c.names.join("|") : "''"})`,
+      `    ${path.length ? spellings(path).map(sq).join("|") : "''"})`,
       `      opts=${sq(opts.join(" "))}`,
       `      valued=${sq(flagsOf(c.options, (o) => o.takesValue).join(" "))}`,
-      `      args=(${args.join(" ")}) rest=${rest ? 1 : 0} ;;`,
+      `      args=(${args.join(" ")}) rest=${rest ? 1 : 0} subs=${sq(subs.join(" "))} ;;`,
     ].join("\n");
   };
-  const names = tree.commands.flatMap((c) => c.names).join(" ");
+  const all: [CommandNode, string[][]][] = [[tree.program, []], ...descendants(tree.program)];
   return `${header("bash", tree.name)}
 # Install: ${tree.name} completions bash > ~/.local/share/bash-completion/completions/${tree.name}
 
-# For a command name ('' for none yet), sets opts (its options), valued (those that take a
-# value), args (the choices of each argument, '' for any) and rest (1 if the last argument takes
-# the rest of the line).
+# For a command ('' for none yet; 'freeze add' for a subcommand), sets opts (its options), valued
+# (those that take a value), args (the choices of each argument, '' for any), rest (1 if the last
+# argument takes the rest of the line) and subs (its subcommands: the next word is one of them).
 ${fn}_spec() {
   case $1 in
-${[tree.program, ...tree.commands].map(spec).join("\n")}
+${all.map(([c, path]) => spec(c, path)).join("\n")}
     *) return 1 ;;
   esac
 }
@@ -170,7 +185,7 @@ ${fn}_reply() {
 
 ${fn}() {
   local cur=\${COMP_WORDS[COMP_CWORD]} cmd= word i n=0 after=0 skip=0 dashdash=0
-  local opts valued args rest
+  local opts valued args rest subs
   COMPREPLY=()
   ${fn}_spec ''
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -186,8 +201,9 @@ ${fn}() {
         =) skip=1 ;;
         -*) [[ " $valued " == *" $word "* ]] && skip=1 ;;
         *)
-          if [[ -z $cmd ]]; then
-            cmd=$word
+          if [[ -n $subs ]]; then
+            # A command, or a subcommand of the one so far.
+            cmd=\${cmd:+$cmd }$word
             ${fn}_spec "$cmd" || return 0
           else
             n=$((n + 1))
@@ -209,8 +225,8 @@ ${fn}() {
     return 0
   fi
   if [[ $cur != -* ]]; then
-    if [[ -z $cmd ]]; then
-      ${fn}_reply compgen -W ${sq(names)} -- "$cur"
+    if [[ -n $subs ]]; then
+      ${fn}_reply compgen -W "$subs" -- "$cur"
       return 0
     fi
     if ((n < \${#args[@]})) && [[ -n \${args[n]} ]]; then
@@ -250,14 +266,38 @@ function zsh(tree: CommandTree): string {
     );
   const call = (specs: string[], indent: string, flags = "-S") =>
     `_arguments ${flags} \\\n${specs.map((s) => `${indent}  ${s}`).join(" \\\n")}`;
-  const described = tree.commands.flatMap((c) =>
-    c.names.map((n) => `        ${sq(`${n}:${c.description}`)}`)
-  );
-  const cases = tree.commands.map((c) =>
-    `        (${c.names.join("|")})\n          ${
-      call([...optionSpecs(c), ...argSpecs(c)], "          ")
-    } && ret=0\n          ;;`
-  );
+  // A command's completion: its options and arguments; or, for one with subcommands (the
+  // program too), its options and a subcommand, then that one's completion, and so on.
+  const body = (c: CommandNode, path: string[], indent: string): string => {
+    if (c.commands.length === 0) {
+      return `${call([...optionSpecs(c), ...argSpecs(c)], indent)} && ret=0`;
+    }
+    const i = indent;
+    const described = c.commands.flatMap((s) =>
+      s.names.map((n) => `${i}      ${sq(`${n}:${s.description}`)}`)
+    );
+    const cases = c.commands.map((s) =>
+      `${i}      (${s.names.join("|")})\n${i}        ${
+        body(s, [...path, s.names[0]], `${i}        `)
+      }\n${i}        ;;`
+    );
+    const specs = [...optionSpecs(c), sq("1:command:->command"), sq("*::argument:->argument")];
+    return `${call(specs, i, "-C -S")} && ret=0
+${i}case $state in
+${i}  (command)
+${i}    local -a commands=(
+${described.join("\n")}
+${i}    )
+${i}    _describe -t commands ${sq(`${path.join(" ")} command`)} commands && ret=0
+${i}    ;;
+${i}  (argument)
+${i}    curcontext=\${curcontext%:*:*}:${path.join("-")}-$words[1]:
+${i}    case $words[1] in
+${cases.join("\n")}
+${i}    esac
+${i}    ;;
+${i}esac`;
+  };
   return `#compdef ${tree.name}
 ${header("zsh", tree.name)}
 # Install: into a directory of fpath as _${tree.name}, e.g. ~/.zfunc with fpath=(~/.zfunc $fpath)
@@ -266,27 +306,7 @@ ${header("zsh", tree.name)}
 ${fn}() {
   local curcontext=$curcontext state state_descr line ret=1
   typeset -A opt_args
-  ${
-    call(
-      [...optionSpecs(tree.program), sq("1:command:->command"), sq("*::argument:->argument")],
-      "  ",
-      "-C -S",
-    )
-  } && ret=0
-  case $state in
-    (command)
-      local -a commands=(
-${described.join("\n")}
-      )
-      _describe -t commands ${sq(`${tree.name} command`)} commands && ret=0
-      ;;
-    (argument)
-      curcontext=\${curcontext%:*:*}:${tree.name}-$words[1]:
-      case $words[1] in
-${cases.join("\n")}
-      esac
-      ;;
-  esac
+  ${body(tree.program, [tree.name], "  ")}
   return ret
 }
 
@@ -315,26 +335,41 @@ function fish(tree: CommandTree): string {
         `${flags.join(" ")}${o.takesValue ? " -x" : ""} -d ${fq(o.description)}`,
       );
     });
-  const commandLines = tree.commands.flatMap((c) => {
-    const using = `${p}_using ${c.names.join(" ")}`;
+  /** `freeze add`: the command is freeze, and the next word add. */
+  const using = (path: string[][]) =>
+    path.map((names, i) =>
+      i === 0 ? `${p}_using ${names.join(" ")}` : `${p}_at ${i + 1} ${names.join(" ")}`
+    )
+      .join("; and ");
+  const commandLines = descendants(tree.program).flatMap(([c, path]) => {
+    const at = using(path);
     const rest = c.args.at(-1)?.variadic === true;
+    // Before a subcommand is on the line: the subcommands, and the command's own options.
+    const subs = c.commands.flatMap((s) => s.names);
+    const here = subs.length ? `${at}; and not ${p}_at ${path.length + 1} ${subs.join(" ")}` : at;
     return [
-      ...c.names.map((n) => complete(`not ${p}_command`, `-a ${n} -d ${fq(c.description)}`)),
-      ...optionLines(c, using),
+      ...optionLines(c, here),
+      ...c.commands.flatMap((s) =>
+        s.names.map((n) => complete(here, `-a ${n} -d ${fq(s.description)}`))
+      ),
       // Argument choices (any argument: fish's conditions do not count positions).
       ...c.args.filter((a) => a.choices.length).map((a) =>
-        complete(`${using}; and not ${p}_dashdash`, `-a ${fq(a.choices.join(" "))}`)
+        complete(`${at}; and not ${p}_dashdash`, `-a ${fq(a.choices.join(" "))}`)
       ),
       // After --, a command and its arguments: files.
-      ...(rest ? [complete(`${using}; and ${p}_dashdash`, "-F")] : []),
+      ...(rest ? [complete(`${at}; and ${p}_dashdash`, "-F")] : []),
     ];
   });
+  const topLines = tree.program.commands.flatMap((c) =>
+    c.names.map((n) => complete(`not ${p}_command`, `-a ${n} -d ${fq(c.description)}`))
+  );
   const valued = flagsOf(tree.program.options, (o) => o.takesValue);
   return `${header("fish", tree.name)}
 # Install: ${tree.name} completions fish > ~/.config/fish/completions/${tree.name}.fish
 
-# The command on the line: the first word that is neither an option nor an option's value.
-function ${p}_command
+# The words on the line before --, leaving out options and the values of the program's options:
+# the command, its subcommand if any, then its arguments (and option values).
+function ${p}_words
     set -l words (commandline -opc)
     set -e words[1]
     set -l skip 0
@@ -345,7 +380,7 @@ function ${p}_command
         end
         switch $word
             case -- --
-                return 1${
+                return 0${
     valued.length
       ? `\n            case ${valued.map(fq).join(" ")}\n                set skip 1`
       : ""
@@ -353,16 +388,27 @@ function ${p}_command
             case '-*'
             case '*'
                 echo $word
-                return 0
         end
     end
-    return 1
+end
+
+# The command on the line: the first of those words.
+function ${p}_command
+    set -l words (${p}_words)
+    set -q words[1]; or return 1
+    echo $words[1]
+end
+
+# Whether the word at position $argv[1] of those is one of the other arguments.
+function ${p}_at
+    set -l words (${p}_words)
+    set -q words[$argv[1]]; or return 1
+    contains -- $words[$argv[1]] $argv[2..-1]
 end
 
 # Whether the command on the line is one of the arguments.
 function ${p}_using
-    set -l command (${p}_command); or return 1
-    contains -- $command $argv
+    ${p}_at 1 $argv
 end
 
 # Whether -- is on the line: what follows is a command and its arguments.
@@ -372,6 +418,6 @@ end
 
 complete -c ${tree.name} -f
 ${optionLines(tree.program, `not ${p}_command`).join("\n")}
-${commandLines.join("\n")}
+${[...topLines, ...commandLines].join("\n")}
 `;
 }

@@ -1,7 +1,8 @@
 /** Output for people: one short line per result, tables for lists. JSON keeps every field. */
 import type { EnvCheck, LockCheck } from "../core/check.ts";
+import { currentOrNext, describeSchedule, formatInstant, occurrenceAt } from "../core/freeze.ts";
 import type { Held, Waiter } from "../core/locker.ts";
-import type { LockRecord } from "../core/model.ts";
+import type { Freeze, FreezeSchedule, LockRecord, Rules } from "../core/model.ts";
 import { formatAge, formatDuration, isoTime, localTime, truncate } from "../core/text.ts";
 
 /** META is cut to this in tables, unless --verbose. */
@@ -163,6 +164,110 @@ function ended(r: LockRecord, now: number): string {
   }
   if (r.supersededBy) return `lease ran out, taken over ${ago(r.updatedAt)}`;
   return `ended ${ago(r.updatedAt)}`;
+}
+
+/** `require meta, max ttl 2h, default ttl 30m`, or `none`. */
+export function rulesText(rules: Rules): string {
+  const parts: string[] = [];
+  if (rules.requireMeta) parts.push("require meta");
+  if (rules.maxTtlMs !== undefined) parts.push(`max ttl ${formatDuration(rules.maxTtlMs)}`);
+  if (rules.defaultTtlMs !== undefined) {
+    parts.push(`default ttl ${formatDuration(rules.defaultTtlMs)}`);
+  }
+  return parts.length > 0 ? parts.join(", ") : "none";
+}
+
+/** An env's rules for scripts: `requireMeta` always, each ttl (ms) when set. */
+export function rulesJson(rules: Rules) {
+  return {
+    requireMeta: rules.requireMeta === true,
+    ...(rules.maxTtlMs !== undefined ? { maxTtlMs: rules.maxTtlMs } : {}),
+    ...(rules.defaultTtlMs !== undefined ? { defaultTtlMs: rules.defaultTtlMs } : {}),
+  };
+}
+
+/** A freeze window with the env it belongs to. */
+export interface EnvFreeze {
+  env: string;
+  freeze: Freeze;
+}
+
+interface Occurrence {
+  start: number;
+  end: number;
+}
+
+/**
+ * Where a window stands at `now`: the occurrence in force (if any), and the next one to start
+ * after it, or after `now` (none for a one-off in force or over).
+ */
+export function freezeState(f: Freeze, now: number): { current?: Occurrence; next?: Occurrence } {
+  const current = occurrenceAt(f, now);
+  const next = currentOrNext(f, current?.end ?? now);
+  return {
+    ...(current ? { current } : {}),
+    ...(next && next.start > (current?.start ?? now) ? { next } : {}),
+  };
+}
+
+/** `in force now, until …`, `next from … until …` or `over`, times in UTC and the window's zone. */
+export function freezeStatus(f: Freeze, now: number, short = false): string {
+  const { current, next } = freezeState(f, now);
+  if (current) return `in force${short ? "" : " now,"} until ${formatInstant(current.end, f.tz)}`;
+  if (next) {
+    const from = `next from ${formatInstant(next.start, f.tz)}`;
+    return short ? from : `${from} until ${formatInstant(next.end, f.tz)}`;
+  }
+  return "over";
+}
+
+/** `every Fri 15:00-Mon 09:00 Europe/Berlin (weekend)`. */
+export function freezeSummary(f: Freeze): string {
+  return `${describeSchedule(f)} (${truncate(f.reason, 60)})`;
+}
+
+/** A window for scripts: as stored, its env, and where it stands at `now` (epoch ms). */
+export function freezeJson({ env, freeze: f }: EnvFreeze, now: number) {
+  const schedule: FreezeSchedule = "weekly" in f.schedule
+    ? { weekly: f.schedule.weekly }
+    : { from: f.schedule.from, until: f.schedule.until };
+  const { current, next } = freezeState(f, now);
+  return {
+    id: f.id,
+    env,
+    reason: f.reason,
+    tz: f.tz,
+    schedule,
+    addedBy: f.addedBy,
+    addedAt: f.addedAt,
+    inForce: current !== undefined,
+    ...(current ? { current } : {}),
+    ...(next ? { next } : {}),
+  };
+}
+
+/** By env, then by start: of the occurrence in force or next, else (over) of the window. */
+export function sortFreezes(items: EnvFreeze[], now: number): EnvFreeze[] {
+  const start = ({ freeze: f }: EnvFreeze) => {
+    const { current, next } = freezeState(f, now);
+    return current?.start ?? next?.start ?? ("from" in f.schedule ? f.schedule.from : 0);
+  };
+  return items.map((item) => ({ item, start: start(item) }))
+    .sort((a, b) => a.item.env.localeCompare(b.item.env) || a.start - b.start)
+    .map(({ item }) => item);
+}
+
+/** Freeze windows: ID, ENV, SCHEDULE, REASON (cut unless verbose), ADDED BY, STATUS. */
+export function freezeTable(items: EnvFreeze[], now: number, verbose: boolean): string {
+  const rows = items.map(({ env, freeze: f }) => [
+    f.id,
+    env,
+    describeSchedule(f),
+    verbose ? f.reason : truncate(f.reason, META_WIDTH),
+    f.addedBy || "(no user)",
+    freezeStatus(f, now, true),
+  ]);
+  return table(["ID", "ENV", "SCHEDULE", "REASON", "ADDED BY", "STATUS"], rows);
 }
 
 /** Columns padded to their widest cell, two spaces apart; no trailing spaces. */

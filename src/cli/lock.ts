@@ -193,6 +193,10 @@ export function lockCommand(ctx: CliContext) {
         ["wait at most 15 minutes, then exit 3", "daplaya lock --env production --timeout 15m"],
         ["a single attempt: exit 3 at once if held", "daplaya lock --env production --no-wait"],
         ["a lock that ends by itself after 30 minutes", "daplaya lock --env staging --ttl 30m"],
+        [
+          "lock during a freeze window, saying why (the record keeps it)",
+          'daplaya lock --env production --override-freeze --meta "hotfix INC-123"',
+        ],
       ),
     )
     .action(async (flags, cmd) => {

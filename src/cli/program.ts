@@ -6,9 +6,11 @@ import { completionsCommand } from "./completions.ts";
 import { refuseUnusedGlobals, withGlobals } from "./global_options.ts";
 import { examples, helpConfiguration } from "./help.ts";
 import { doctorCommand } from "./doctor.ts";
+import { freezeCommand } from "./freeze.ts";
 import { initCommand } from "./init.ts";
 import { lockCommand } from "./lock.ts";
 import { locksCommand } from "./locks.ts";
+import { policyCommand } from "./policy.ts";
 import { releaseCommand } from "./release.ts";
 import { runCommand } from "./run.ts";
 import { serveCommand } from "./serve.ts";
@@ -61,6 +63,8 @@ export function buildProgram(ctx: CliContext, info: VersionInfo) {
       lockCommand,
       releaseCommand,
       runCommand,
+      freezeCommand,
+      policyCommand,
       serveCommand,
       completionsCommand,
     ]

@@ -1,4 +1,5 @@
 import type { Locker } from "../core/locker.ts";
+import type { Policies } from "../core/policy.ts";
 import { parseDuration } from "../core/parse.ts";
 import { formatDuration } from "../core/text.ts";
 import { UsageError } from "../core/errors.ts";
@@ -22,6 +23,18 @@ export async function withLocker<T>(
   } finally {
     store.close();
   }
+}
+
+/** Like withLocker, for commands that read or change env policies (`freeze`, `policy`). */
+export function withPolicies<T>(
+  ctx: CliContext,
+  g: GlobalOptions,
+  fn: (policies: Policies) => Promise<T>,
+): Promise<T> {
+  return withLocker(ctx, g, async (_locker, store) => {
+    const { Policies } = await import("../core/policy.ts");
+    return await fn(new Policies(store, ctx.clock));
+  });
 }
 
 /**

@@ -40,6 +40,8 @@ export interface LockAsk {
   metaExplicit: boolean;
   /** The meta is the CI run's URL (not given, but explicit enough for --require-meta). */
   metaFromCi?: boolean;
+  /** The meta the lock would get: a blank one says nothing, given or not. */
+  meta?: string;
 }
 
 /**
@@ -49,7 +51,8 @@ export interface LockAsk {
  */
 export function leaseUnder(rules: Rules, ask: LockAsk): number | undefined {
   const see = `(see 'daplaya policy show --env ${ask.env}')`;
-  if (rules.requireMeta && !ask.metaExplicit && !ask.metaFromCi) {
+  const blank = ask.meta !== undefined && ask.meta.trim() === "";
+  if (rules.requireMeta && (blank || (!ask.metaExplicit && !ask.metaFromCi))) {
     throw new UsageError(
       `env ${ask.env} requires a meta saying why: add --meta "…" ${see}; nothing was locked`,
     );
@@ -188,12 +191,26 @@ export class Policies {
     return removed!;
   }
 
-  /** Sets the env's rules (windows stay); `{}` drops them. */
-  setRules(env: string, rules: Rules, newEnv = false): Promise<Policy> {
-    return this.change(env, (p) => {
-      if (sameRules(p.rules, rules)) return undefined;
+  /**
+   * Replaces the env's rules (windows stay); `{}` drops them. Returns the policy with them and
+   * the rules they replaced.
+   */
+  async setRules(
+    env: string,
+    rules: Rules,
+    newEnv = false,
+  ): Promise<{ policy: Policy; before: Rules }> {
+    let before: Rules = {};
+    const policy = await this.change(env, (p, tried) => {
+      if (sameRules(p.rules, rules)) {
+        // Once ours was sent, these may be ours (its answer lost): keep what it replaced.
+        if (!tried) before = p.rules;
+        return undefined;
+      }
+      before = p.rules;
       return { rules, freezes: p.freezes };
     }, { newEnv: newEnv || Object.keys(rules).length === 0 });
+    return { policy, before };
   }
 
   /** Now by this host's clock: windows are judged by it, like leases' wall-clock times. */

@@ -56,6 +56,19 @@ function commands(): CommandUnknownOpts[] {
   return [...program.commands];
 }
 
+/** Every command, subcommands (`freeze add`) too, with the words that name it. */
+function everyCommand(): { path: string[]; cmd: CommandUnknownOpts }[] {
+  const below = (
+    cmd: CommandUnknownOpts,
+    path: string[],
+  ): { path: string[]; cmd: CommandUnknownOpts }[] =>
+    cmd.commands.flatMap((c) => [
+      { path: [...path, c.name()], cmd: c },
+      ...below(c, [...path, c.name()]),
+    ]);
+  return below(buildProgram(printOnly({ stdout: "", stderr: "" }), INFO), []);
+}
+
 /** One option's entry in a help text, its wrapped lines joined: `--ttl <duration>  lease: …`. */
 function entry(help: string, flag: string): string {
   const lines = help.split("\n");
@@ -77,35 +90,64 @@ const REQUIRED: Record<string, { flag: string; rest: string[] }[]> = {
   run: [{ flag: "--env", rest: ["--user", "u", "--", "true"] }],
   release: [{ flag: "--env", rest: ["--user", "u"] }],
   check: [{ flag: "--env", rest: ["--id", "x"] }],
+  "freeze add": [
+    { flag: "--env", rest: ["--reason", "r", "--weekly", "Fri 15:00-Mon 09:00", "--user", "u"] },
+    { flag: "--reason", rest: ["--env", "e", "--weekly", "Fri 15:00-Mon 09:00", "--user", "u"] },
+  ],
+  "freeze remove": [
+    { flag: "--env", rest: ["--id", "k3x9qa"] },
+    { flag: "--id", rest: ["--env", "e"] },
+  ],
+  "policy set": [{ flag: "--env", rest: ["--require-meta"] }],
+  "policy show": [{ flag: "--env", rest: [] }],
 };
 
 Deno.test("--help of every command", async (t) => {
   const all = commands();
   assert.ok(all.length >= 7, all.map((c) => c.name()).join());
+  const every = everyCommand();
+  assert.ok(every.some(({ path }) => path.join(" ") === "freeze add"), "subcommands are seen");
 
-  for (const cmd of all) {
-    await t.step(`${cmd.name()} --help: exit 0, an example, required flags marked`, async () => {
+  for (const { path, cmd } of every) {
+    const parents = path.slice(0, -1);
+    const title = path.join(" ");
+    await t.step(`${title} --help: exit 0, an example, required flags marked`, async () => {
       for (const name of [cmd.name(), ...cmd.aliases()]) {
-        const r = await cli(name, "--help");
+        const r = await cli(...parents, name, "--help");
         assert.deepEqual([r.code, r.stderr], [0, ""], name);
-        assert.match(r.stdout, new RegExp(`^Usage: daplaya ${cmd.name()}\\b`), name);
+        assert.match(r.stdout, new RegExp(`^Usage: daplaya ${title}\\b`), name);
         assert.match(r.stdout, /\nExamples:\n/, `${name} --help has no example`);
         const names = [cmd.name(), ...cmd.aliases()].join("|");
-        assert.match(r.stdout, new RegExp(`^  \\$ .*daplaya (${names})\\b`, "m"), name);
+        const words = [...parents, `(${names})`].join(" ");
+        assert.match(r.stdout, new RegExp(`^  \\$ .*daplaya ${words}\\b`, "m"), name);
       }
-      const help = (await cli(cmd.name(), "--help")).stdout;
+      const help = (await cli(...path, "--help")).stdout;
       const marked = help.split("\n").filter((l) => /^ {2}-.*\(required\)/.test(l))
         .map((l) => l.trim().split(/[ ,]/)[0]);
-      const expected = REQUIRED[cmd.name()] ?? [];
-      assert.deepEqual(marked, expected.map((r) => r.flag), `${cmd.name()}: see REQUIRED`);
+      const expected = REQUIRED[title] ?? [];
+      assert.deepEqual(marked, expected.map((r) => r.flag), `${title}: see REQUIRED`);
       for (const { flag, rest } of expected) {
         assert.match(entry(help, flag), new RegExp(`^${flag} <\\w+> +\\(required\\) `));
-        const r = await cli(cmd.name(), ...rest);
-        assert.equal(r.code, 2, `${cmd.name()} without ${flag}: ${r.stderr}`);
+        const r = await cli(...path, ...rest);
+        assert.equal(r.code, 2, `${title} without ${flag}: ${r.stderr}`);
         assert.match(r.stderr, new RegExp(`^daplaya: [^\\n]*${flag}[^\\n]*\\n$`));
       }
     });
   }
+
+  await t.step("a command with subcommands: alone, its help on stderr and exit 2", async () => {
+    for (const group of every.filter(({ cmd }) => cmd.commands.length > 0)) {
+      const r = await cli(...group.path);
+      assert.equal(r.code, 2, group.path.join(" "));
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, new RegExp(`^Usage: daplaya ${group.path.join(" ")} `));
+      const names = group.cmd.commands.map((c) => c.name());
+      for (const name of names) assert.match(r.stderr, new RegExp(`\\n  ${name} `), name);
+      const typo = await cli(...group.path, `${names[0]}x`);
+      assert.equal(typo.code, 2);
+      assert.match(typo.stderr, /^daplaya: unknown command '\w+': did you mean \w+\? [^\n]*\n$/);
+    }
+  });
 
   await t.step("defaults applied in code are shown", async () => {
     assert.equal(formatDuration(DEFAULT_RUN_LEASE_MS), "2m");
@@ -141,8 +183,8 @@ Deno.test("--help of every command", async (t) => {
 });
 
 Deno.test("a command's --help lists only the global options it uses", async (t) => {
-  const listed = async (cmd: string) => {
-    const help = (await cli(cmd, "--help")).stdout;
+  const listed = async (...cmd: string[]) => {
+    const help = (await cli(...cmd, "--help")).stdout;
     const globals = help.split("\nGlobal Options:\n")[1]?.split("\n\n")[0] ?? "";
     return ["--table", "--region", "--endpoint", "--profile", "--json"].filter((f) =>
       new RegExp(`^  ${f}\\b`, "m").test(globals)
@@ -155,6 +197,9 @@ Deno.test("a command's --help lists only the global options it uses", async (t) 
     assert.deepEqual(await listed("completions"), []);
     for (const cmd of ["init", "lock", "locks", "release", "check"]) {
       assert.deepEqual(await listed(cmd), [...store, "--json"], cmd);
+    }
+    for (const cmd of ["freeze add", "freeze list", "freeze remove", "policy set", "policy show"]) {
+      assert.deepEqual(await listed(...cmd.split(" ")), [...store, "--json"], cmd);
     }
   });
   await t.step("given anyway, before or after the command: one line, exit 2", async () => {
@@ -180,12 +225,13 @@ Deno.test("a command's --help lists only the global options it uses", async (t) 
   });
 });
 
-/** Every name and alias of every command, and every flag (own or global) in its help. */
+/** Every name and alias of every command (subcommands too), and every flag (own or global). */
 function wordsToComplete(): { names: string[]; flags: string[] } {
-  const all = commands();
+  const all = everyCommand().map(({ cmd }) => cmd);
+  const program = all[0].parent!;
   return {
     names: all.flatMap((c) => [c.name(), ...c.aliases()]),
-    flags: [...new Set(all.flatMap((c) => [...c.options, ...c.parent!.options]))]
+    flags: [...new Set(all.flatMap((c) => [...c.options, ...program.options]))]
       .map((o) => o.long!),
   };
 }
@@ -193,7 +239,9 @@ function wordsToComplete(): { names: string[]; flags: string[] } {
 Deno.test("daplaya completions", async (t) => {
   const { names, flags } = wordsToComplete();
   assert.ok(names.includes("unlock") && names.includes("completions"), names.join());
+  assert.ok(names.includes("remove") && names.includes("show"), names.join());
   assert.ok(flags.includes("--env") && flags.includes("--no-wait"), flags.join());
+  assert.ok(flags.includes("--weekly") && flags.includes("--default-ttl"), flags.join());
 
   for (const shell of SHELLS) {
     await t.step(`${shell}: every command, alias and flag is in the script`, async () => {
@@ -266,6 +314,13 @@ const CASES: Case[] = [
   ["daplaya serve --j", []],
   ["daplaya completions ", ["bash", "fish", "zsh"]],
   ["daplaya --table lock rel", ["release"]],
+  // Subcommands, and their options once one is on the line.
+  ["daplaya freeze ", ["add", "list", "remove"]],
+  ["daplaya --table T policy s", ["set", "show"]],
+  ["daplaya freeze add --w", ["--weekly"]],
+  ["daplaya freeze add --env prod --t", ["--table", "--tz"]],
+  ["daplaya policy set --c", ["--clear"]],
+  ["daplaya freeze remove --env x --i", ["--id"]],
   // After --, run's command and its arguments: files.
   ["daplaya run --env x -- sh dep", ["deploy.sh"]],
 ];

@@ -45,6 +45,9 @@ Deno.test("--version, --help and completions do not load the AWS SDK", async (t)
           ["locks", "--help"],
           ["doctor", "--help"],
           ["check", "--help"],
+          ["freeze", "--help"],
+          ["freeze", "add", "--help"],
+          ["policy", "set", "--help"],
         ]
       ) {
         const r = await daplayaWithoutSdk(map, args, env);

@@ -572,6 +572,41 @@ Deno.test("daplaya serve: the Slack endpoint end to end", async (t) => {
       assert.equal((await slash("UALICE", "release hung")).response_type, "in_channel");
     });
 
+    await t.step(
+      "a freeze window added with the CLI: lock answers it, freezes lists it",
+      async () => {
+        const add = await cli(
+          "freeze",
+          "add",
+          "--env",
+          "frozen",
+          "--new-env",
+          "--from",
+          "2026-01-01T00:00Z",
+          "--until",
+          "2099-01-01T00:00Z",
+          "--tz",
+          "Asia/Tokyo",
+          "--reason",
+          "until the end of times",
+          "--user",
+          "ops@example.com",
+        );
+        assert.equal(add.code, 0, add.stderr);
+        const refused = await slash("UBOB", "lock frozen");
+        assert.match(
+          texts(refused),
+          /\*FROZEN\* is frozen: until the end of times — until 2099-01-01 00:00 UTC \(09:00 Asia\/Tokyo\)/,
+        );
+        assert.deepEqual(await activeLocks("FROZEN"), []);
+        const listed = await slash("UBOB", "freezes");
+        assert.match(
+          JSON.stringify(listed),
+          /FROZEN\* until the end of times · in force until 2099/,
+        );
+      },
+    );
+
     await t.step("SIGTERM stops it with exit 0; one log line per request, no secrets", async () => {
       const stopped = await server!.stop("SIGTERM");
       server = undefined;

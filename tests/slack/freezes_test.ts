@@ -13,19 +13,18 @@ import { Locker } from "../../src/core/locker.ts";
 import type { Freeze } from "../../src/core/model.ts";
 import { Policies } from "../../src/core/policy.ts";
 import { frozenMessage } from "../../src/slack/freeze_messages.ts";
-import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
+import type { SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { helpMessage, JOIN_ACTION, RELEASE_ACTION } from "../../src/slack/messages.ts";
 import { parseJoinValue, parseSlashText } from "../../src/slack/parse.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { ManualClock } from "../support/manual_clock.ts";
-import { signedRequest as signedRequestWith } from "../support/slack_signing.ts";
+import { slackReplica } from "../support/slack_replica.ts";
 
 const SECRET = "freezes-test-secret";
 const BOT_TOKEN = "xoxb-freezes-test";
 const INTERVAL_MS = 100;
-let nonce = 0;
 
 type Slack = ReturnType<typeof startFakeSlack>;
 
@@ -35,46 +34,13 @@ function setup(
   store: MemoryStore,
   o: Partial<SlackHandlerDeps> & { policyClock?: Clock } = {},
 ) {
-  const log: string[] = [];
-  const handler = createSlackHandler({
-    locker: new Locker(store, systemClock, realSleep),
+  return slackReplica(slack, store, {
     policies: new Policies(store, o.policyClock ?? systemClock),
-    clock: systemClock,
     signingSecret: SECRET,
-    apiUrl: slack.apiUrl,
     botToken: BOT_TOKEN,
     waitIntervalMs: INTERVAL_MS,
-    log: (line) => log.push(line),
     ...o,
   });
-  const slash = async (user: string, text: string): Promise<Json> => {
-    const body = new URLSearchParams({
-      user_id: user,
-      user_name: user.toLowerCase(),
-      command: "/dpl",
-      text,
-      response_url: `${slack.base}/response/slash${++nonce}`,
-    });
-    const res = await handler(await signedRequestWith(SECRET, "/slack/commands", body.toString()));
-    assert.equal(res.status, 200);
-    return await res.json();
-  };
-  /** Clicks a button; the answer posted to its response_url. */
-  const click = async (user: string, button: Json): Promise<Json> => {
-    const id = `click${++nonce}`;
-    const payload = {
-      type: "block_actions",
-      user: { id: user, username: user.toLowerCase() },
-      response_url: `${slack.base}/response/${id}`,
-      actions: [{ type: "button", action_id: button.action_id, value: button.value }],
-    };
-    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    const res = await handler(await signedRequestWith(SECRET, "/slack/interactions", body));
-    assert.equal(res.status, 200);
-    await res.body?.cancel();
-    return (await slack.responses(id))[0];
-  };
-  return { handler, log, slash, click };
 }
 
 const buttonOf = (answer: Json, actionId: string) =>

@@ -9,70 +9,29 @@ import assert from "node:assert/strict";
 import { realSleep, systemClock } from "../../src/core/clock.ts";
 import { FailureError } from "../../src/core/errors.ts";
 import { Locker } from "../../src/core/locker.ts";
-import { createSlackHandler, type SlackHandlerDeps } from "../../src/slack/handler.ts";
+import type { SlackHandlerDeps } from "../../src/slack/handler.ts";
 import { helpMessage, JOIN_ACTION, RELEASE_ACTION } from "../../src/slack/messages.ts";
 import { joinValue, parseJoinValue, parseSlashText } from "../../src/slack/parse.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { acquireOptions } from "../support/acquire.ts";
 import { type Json, startFakeSlack } from "../support/fake_slack.ts";
 import { placeOf } from "../support/place.ts";
-import { signedRequest as signedRequestWith } from "../support/slack_signing.ts";
+import { slackReplica } from "../support/slack_replica.ts";
 
 const SECRET = "join-test-secret";
 const BOT_TOKEN = "xoxb-join-test";
 const INTERVAL_MS = 100;
-let nonce = 0;
-
-const signedRequest = (path: string, body: string) => signedRequestWith(SECRET, path, body);
 
 type Slack = ReturnType<typeof startFakeSlack>;
 
 /** One `serve` (a handler) on `store`; two on the same store are two replicas. */
 function replica(slack: Slack, store: MemoryStore, o: Partial<SlackHandlerDeps> = {}) {
-  const log: string[] = [];
-  const handler = createSlackHandler({
-    locker: new Locker(store, systemClock, realSleep),
-    clock: systemClock,
+  return slackReplica(slack, store, {
     signingSecret: SECRET,
-    apiUrl: slack.apiUrl,
     botToken: BOT_TOKEN,
     waitIntervalMs: INTERVAL_MS,
-    log: (line) => log.push(line),
     ...o,
   });
-  const slash = async (user: string, text: string): Promise<Json> => {
-    const body = new URLSearchParams({
-      user_id: user,
-      user_name: user.toLowerCase(),
-      command: "/dpl",
-      text,
-      response_url: `${slack.base}/response/slash${++nonce}`,
-    });
-    const res = await handler(await signedRequest("/slack/commands", body.toString()));
-    assert.equal(res.status, 200);
-    return await res.json();
-  };
-  /** Clicks a button; the id of its response_url (or the URL given), once acknowledged. */
-  const press = async (user: string, button: Json, responseUrl?: string) => {
-    const id = `click${++nonce}`;
-    const payload = {
-      type: "block_actions",
-      user: { id: user, username: user.toLowerCase() },
-      response_url: responseUrl ?? `${slack.base}/response/${id}`,
-      actions: [{ type: "button", action_id: button.action_id, value: button.value }],
-    };
-    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    const res = await handler(await signedRequest("/slack/interactions", body));
-    assert.equal(res.status, 200);
-    assert.equal(await res.text(), "");
-    return id;
-  };
-  /** Clicks a button; the answer posted to its response_url. */
-  const click = async (user: string, button: Json) =>
-    (await slack.responses(await press(user, button)))[0];
-  /** What serve does at SIGTERM: its waiters stop, and every post is sent. */
-  const stop = () => handler.drain();
-  return { handler, log, slash, press, click, stop };
 }
 
 const buttonOf = (answer: Json, actionId: string) =>

@@ -4,64 +4,15 @@
  * very lock still holds it (exit 0, else 5), in text and JSON.
  */
 import assert from "node:assert/strict";
-import type { CliContext } from "../../src/cli/context.ts";
-import { runCli } from "../../src/cli/program.ts";
-import { MemoryStore } from "../../src/store/memory.ts";
-import { ManualClock } from "../support/manual_clock.ts";
+import { harness as cliHarness, type Outcome } from "../support/cli.ts";
 import { placeOf } from "../support/place.ts";
 import { SEED_ATTRIBUTES } from "../support/seed.ts";
 
-const INFO = { version: "9.8.7", target: "test-target", deno: "0.0.0" };
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** How many times this run called openStore. */
-  opened: number;
-  /** How many requests this run sent to the store. */
-  requests: number;
-}
-
 /** One shared store and clock (starting at 2026-01-01T00:00:00Z); each run its own output. */
 function harness() {
-  const store = new MemoryStore();
-  const clock = new ManualClock();
-  let opened = 0;
-  async function run(...args: string[]): Promise<Outcome> {
-    let stdout = "";
-    let stderr = "";
-    const before = { opened, requests: store.requests };
-    const never = (what: string) => () => {
-      throw new Error(`check must not ${what}`);
-    };
-    const ctx: CliContext = {
-      env: () => undefined,
-      stdout: (text) => void (stdout += text),
-      stderr: (text) => void (stderr += text),
-      openStore: () => {
-        opened++;
-        return Promise.resolve(store);
-      },
-      clock,
-      sleep: clock.sleep,
-      git: () => Promise.resolve(undefined),
-      hostname: () => "box",
-      cwd: "/nonexistent",
-      programExists: never("look for a program"),
-      spawn: never("spawn"),
-      onStopSignal: () => () => {},
-      serve: never("serve"),
-    };
-    const code = await runCli(args, ctx, INFO);
-    return {
-      code,
-      stdout,
-      stderr,
-      opened: opened - before.opened,
-      requests: store.requests - before.requests,
-    };
-  }
+  const cli = cliHarness();
+  const { store, clock } = cli;
+  const run = (...args: string[]) => cli.run(args);
   /** Takes a lock through the CLI and returns its id. */
   async function lock(user: string, ...more: string[]): Promise<string> {
     const r = await run("lock", "--env", "production", "--user", user, "--json", ...more);

@@ -17,6 +17,8 @@ export interface Outcome {
   stderr: string;
   /** How many times this run called openStore. */
   opened: number;
+  /** How many requests this run sent to the store. */
+  requests: number;
 }
 
 export interface RunOptions {
@@ -39,7 +41,7 @@ export function harness() {
   async function run(args: string[], o: RunOptions = {}): Promise<Outcome> {
     let stdout = "";
     let stderr = "";
-    const before = opened;
+    const before = { opened, requests: store.requests };
     const ctx: CliContext = {
       env: (name) => o.env?.[name] || undefined,
       stdout: (text) => void (stdout += text),
@@ -69,7 +71,13 @@ export function harness() {
       },
     };
     const code = await runCli(args, ctx, INFO);
-    return { code, stdout, stderr, opened: opened - before };
+    return {
+      code,
+      stdout,
+      stderr,
+      opened: opened - before.opened,
+      requests: store.requests - before.requests,
+    };
   }
   return {
     store,

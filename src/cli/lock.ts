@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { NotAcquiredError, UsageError } from "../core/errors.ts";
-import type { AcquireOptions, Waiter, Waiting } from "../core/locker.ts";
-import { recordOf } from "../core/model.ts";
+import type { AcquireOptions, Waiting } from "../core/locker.ts";
+import { recordOf, waitersOf } from "../core/model.ts";
 import { freezeText, FrozenError } from "../core/policy.ts";
 import { parseEnv, parseMeta } from "../core/parse.ts";
 import { formatAge, formatDuration } from "../core/text.ts";
@@ -168,13 +168,7 @@ export function refusal(env: string, e: NotAcquiredError) {
         },
       }
       : {}),
-    waiting: e.line.map((p, i): Waiter => ({
-      env,
-      user: p.user,
-      position: i + 1,
-      since: p.since,
-      meta: p.meta,
-    })),
+    waiting: waitersOf(env, e.line),
   };
 }
 

@@ -2,8 +2,14 @@
  * `daplaya check`: who holds an env, and whether one lock still holds it, decided on one strongly
  * consistent read of the env's guard. Pure: the caller reads the guard and the clock.
  */
-import type { Waiter } from "./locker.ts";
-import { type Guard, LOCK_KINDS, type LockRecord, recordOf } from "./model.ts";
+import {
+  type Guard,
+  LOCK_KINDS,
+  type LockRecord,
+  recordOf,
+  type Waiter,
+  waitersOf,
+} from "./model.ts";
 
 /** Who holds an env, as `check --json` prints it. */
 export interface EnvCheck {
@@ -41,13 +47,7 @@ export function checkEnv(env: string, guard: Guard | null, first?: string): EnvC
     const slot = guard?.[kind];
     return slot ? [recordOf(env, kind, slot)] : [];
   }).sort((a, b) => Number(b.id === first) - Number(a.id === first));
-  const waiting = (guard?.line ?? []).map((p, i): Waiter => ({
-    env,
-    user: p.user,
-    position: i + 1,
-    since: p.since,
-    meta: p.meta,
-  }));
+  const waiting = waitersOf(env, guard?.line ?? []);
   return { env, held: locks.length > 0, heldBy: locks[0] ?? null, locks, waiting };
 }
 

@@ -19,6 +19,8 @@ import {
   recordOf,
   sameUser,
   type Slot,
+  type Waiter,
+  waitersOf,
 } from "./model.ts";
 import { formatAge, formatDuration } from "./text.ts";
 import type { GrantResult, LockStore, RenewResult, Supersede } from "./store.ts";
@@ -26,6 +28,7 @@ import { LineSeat, type LineView, placeLeaseMs, placesOf } from "./line.ts";
 import { type FreezeInForce, freezesAt, FrozenError, leaseUnder, policyOf } from "./policy.ts";
 
 export { MAX_CLOCK_SKEW_MS } from "./clock.ts";
+export type { Waiter } from "./model.ts";
 /**
  * The fast path also needs the record version seen unchanged for this long (or a whole lease,
  * if shorter), so a holder that re-locks more often than this is never cut short by it, however
@@ -121,17 +124,6 @@ export interface ReleaseOptions {
   force: boolean;
   /** Ends only this lock (e.g. the one a Slack message was about); NotHeldError once it is over. */
   id?: string;
-}
-
-/** A place in an env's line as `locks --json` shows it (`waiting`). */
-export interface Waiter {
-  env: string;
-  user: string;
-  /** 1 = next. */
-  position: number;
-  /** Epoch ms when the place was taken (the waiter's clock). */
-  since: number;
-  meta: string;
 }
 
 /** What a waiting acquire sees before each wait. */
@@ -710,15 +702,7 @@ export class Locker {
     const guards = await this.store.guards(envs);
     return guards
       .sort((a, b) => a.env.localeCompare(b.env))
-      .flatMap((g) =>
-        (g.line ?? []).map((p, i) => ({
-          env: g.env,
-          user: p.user,
-          position: i + 1,
-          since: p.since,
-          meta: p.meta,
-        }))
-      );
+      .flatMap((g) => waitersOf(g.env, g.line ?? []));
   }
 
   /** One env's line as it is now, first = next (strongly consistent). */

@@ -65,6 +65,28 @@ export interface Place {
   leaseMs: number;
 }
 
+/** A place in an env's line as `locks --json` shows it (`waiting`). */
+export interface Waiter {
+  env: string;
+  user: string;
+  /** 1 = next. */
+  position: number;
+  /** Epoch ms when the place was taken (the waiter's clock). */
+  since: number;
+  meta: string;
+}
+
+/** An env's places as `locks --json` shows them, first = 1. */
+export function waitersOf(env: string, places: Place[]): Waiter[] {
+  return places.map((p, i) => ({
+    env,
+    user: p.user,
+    position: i + 1,
+    since: p.since,
+    meta: p.meta,
+  }));
+}
+
 /** A record version as one process saw it: `since` is on that process's monotonic clock. */
 export interface Observation {
   rvn: string;

@@ -12,7 +12,7 @@ import type { LockStore } from "./store.ts";
 import { formatDuration } from "./text.ts";
 
 /** An env without a policy: version 0, no rules, no windows. */
-export const NO_POLICY: Policy = { version: 0, rules: {}, freezes: [] };
+const NO_POLICY: Policy = { version: 0, rules: {}, freezes: [] };
 
 /** How often a policy change is tried again when others change the same env meanwhile. */
 const MAX_CHANGE_TRIES = 10;
@@ -133,11 +133,10 @@ export class Policies {
   ): Promise<Policy> {
     let guard = await this.store.guard(env);
     if (guard === null) {
-      const known = await this.store.envs();
       if (mustExist) {
         throw new UsageError(`unknown env ${env}: it has never been locked and has no policy`);
       }
-      const suggestion = newEnv ? undefined : typoOf(env, known);
+      const suggestion = newEnv ? undefined : typoOf(env, await this.store.envs());
       if (suggestion !== undefined) throw new NewEnvError(env, suggestion);
     }
     let tried = false;
